@@ -1,1 +1,33 @@
-fn main() {}
+//! `cargo xtask`: project automation (CI checks, benchmarks, the DAX guest).
+
+mod ci;
+mod dax_vm;
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_else(|| "help".to_owned());
+    let rest: Vec<String> = args.collect();
+    match task.as_str() {
+        "ci" => ci::run(&rest),
+        "dax-vm" => dax_vm::run(&rest),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => {
+            print_help();
+            bail!("unknown task '{other}'")
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask TASK\n\n\
+         Tasks:\n  \
+         ci                      fmt check, clippy -D warnings, tests, docs (what CI runs)\n  \
+         dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n"
+    );
+}
