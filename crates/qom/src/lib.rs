@@ -1,7 +1,75 @@
 #![forbid(unsafe_code)]
-//! qom: a QEMU Object Model in Rust.
+//! qom: the QEMU Object Model in Rust.
+//!
+//! A dynamic type registry (types by name, with parents, interfaces and
+//! lazily built classes), objects whose every hierarchy level keeps its own
+//! typed Rust state, class properties with QOM type strings, descriptions,
+//! defaults and a framework-enforced "locked after complete" policy, an
+//! object tree with `/objects`, user-creatable objects, and introspection
+//! in QEMU's JSON shapes. Values travel through serde: getters produce
+//! JSON, setters take strict JSON (QMP) or keyval strings (`-object`).
+//!
+//! ```
+//! use qom::{ObjectTree, TypeInfo, TypeRegistry, UserCreatableClass};
+//! use serde_json::json;
+//!
+//! #[derive(Default)]
+//! struct Counter { start: u64, step: u64 }
+//!
+//! let types = TypeRegistry::with_builtins();
+//! types.register(
+//!     TypeInfo::new("counter").parent("object").interface_impl("user-creatable")
+//!         .state::<Counter>()
+//!         .class_init(|c| {
+//!             c.field("start", |s: &mut Counter| &mut s.start).locked().description("First value");
+//!             c.field("step", |s: &mut Counter| &mut s.step).default(1);
+//!             Ok(())
+//!         }),
+//! )?;
+//! let tree = ObjectTree::new(types)?;
+//! tree.object_add_str("counter,id=c0,start=0x10")?;
+//! assert_eq!(tree.qom_get("/objects/c0", "start")?, json!(16));
+//! assert_eq!(tree.qom_get("c0", "step")?, json!(1));
+//! let err = tree.qom_set("c0", "start", &json!(1)).unwrap_err();
+//! assert_eq!(err.to_string(), "cannot change property 'start' of counter");
+//! tree.object_del("c0")?;
+//! # Ok::<(), qom::Error>(())
+//! ```
 
+extern crate self as qom;
+
+mod builtins;
+mod class;
 pub mod error;
+mod introspect;
+mod link;
+mod object;
+pub mod path;
+mod property;
+mod registry;
+mod tree;
+mod type_info;
+mod typed;
 pub mod value;
 
+pub use builtins::{
+    CanBeDeletedFn, CompleteFn, UserCreatableClass, TYPE_CONTAINER, TYPE_INTERFACE, TYPE_OBJECT,
+    TYPE_USER_CREATABLE,
+};
+pub use class::{Class, ClassBuilder, ClassData, ObjectClass, PropertyBuilder, RawPropertyBuilder};
 pub use error::{Error, ErrorClass, LockStyle, Result};
+pub use introspect::{ObjectPropertiesValues, ObjectPropertyInfo, ObjectPropertyValue, ObjectTypeInfo};
+pub use link::Link;
+pub use object::{Object, StateGuard, WeakObject};
+pub use path::Resolved;
+pub use property::{EnumType, OnOffAuto, Property, PropertyKind, PropertyType};
+pub use registry::{ModuleFn, Plugin, TypeRegistry};
+pub use tree::{is_valid_id, ObjectTree, TOP_CONTAINERS};
+pub use type_info::{is_valid_type_name, TypeInfo};
+pub use typed::ObjectType;
+pub use value::{Input, KeyvalValue, ObjectSpec, Props, Size};
+
+#[doc(hidden)]
+pub use serde as __serde;
+#[doc(hidden)]
+pub use serde_json as __serde_json;

@@ -31,8 +31,14 @@ pub enum Input<'a> {
 impl Input<'_> {
     /// Deserialize a typed value; errors name the parameter `name`.
     pub fn deserialize<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
-        let _ = name;
-        unimplemented!()
+        match self {
+            Input::Json(v) => serde_json::from_value((*v).clone())
+                .map_err(|e| crate::Error::generic(format!("{name}: {e}"))),
+            Input::Keyval(KeyvalValue::String(s)) => serde_json::from_value(Value::String(s.clone()))
+                .or_else(|_| serde_json::from_str(s))
+                .map_err(|e| crate::Error::generic(format!("{name}: {e}"))),
+            Input::Keyval(_) => Err(crate::Error::generic("stub")),
+        }
     }
 }
 
@@ -63,5 +69,50 @@ impl Props {
             Props::Json(m) => m.get(key).map(Input::Json),
             Props::Keyval(m) => m.get(key).map(Input::Keyval),
         }
+    }
+}
+
+/// A parsed `-object` argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectSpec {
+    /// `qom-type`, if given.
+    pub qom_type: Option<String>,
+    /// `id`, if given.
+    pub id: Option<String>,
+    /// The other properties, in the order given.
+    pub props: Props,
+    /// Whether help was asked for.
+    pub help: bool,
+}
+
+impl ObjectSpec {
+    /// Parses keyval or JSON.
+    pub fn parse(s: &str) -> Result<ObjectSpec> {
+        let mut props = IndexMap::new();
+        let mut qom_type = None;
+        let mut id = None;
+        for (i, part) in s.split(',').enumerate() {
+            match part.split_once('=') {
+                None if i == 0 => qom_type = Some(part.to_owned()),
+                None => return Err(crate::Error::generic("stub")),
+                Some(("id", v)) => id = Some(v.to_owned()),
+                Some((k, v)) => {
+                    props.insert(k.to_owned(), KeyvalValue::String(v.to_owned()));
+                }
+            }
+        }
+        Ok(ObjectSpec { qom_type, id, props: Props::Keyval(props), help: false })
+    }
+}
+
+impl serde::Serialize for Size {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        u64::deserialize(d).map(Size)
     }
 }

@@ -1,0 +1,514 @@
+//! Objects: cheap, clonable, thread-safe handles to instances.
+
+use crate::builtins::UserCreatableClass;
+use crate::class::{Class, ClassBuilder, ObjectClass};
+use crate::error::{Error, Result};
+use crate::path;
+use crate::property::{Property, PropertyKind};
+use crate::value::{Input, KeyvalValue};
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+
+/// One level's typed state inside an object.
+struct StateSlot {
+    type_id: TypeId,
+    level: usize,
+    cell: Mutex<Box<dyn Any + Send>>,
+}
+
+struct ParentRef {
+    parent: Weak<ObjectInner>,
+    name: Arc<str>,
+}
+
+pub(crate) struct ObjectInner {
+    class: Arc<Class>,
+    /// Root type first; only the levels that declare state.
+    states: Box<[StateSlot]>,
+    instance_props: RwLock<IndexMap<Arc<str>, Arc<Property>>>,
+    parent: Mutex<Option<ParentRef>>,
+    /// The root of the tree this object was created for, used to resolve
+    /// link paths before the object itself is placed in the tree.
+    root: Option<Weak<ObjectInner>>,
+    is_root: AtomicBool,
+    complete: AtomicBool,
+}
+
+/// A handle to an object. Cloning it takes a reference; the object is
+/// finalized when the last handle (including its parent's `child<>`
+/// property and strong links) goes away.
+#[derive(Clone)]
+pub struct Object(pub(crate) Arc<ObjectInner>);
+
+/// A handle that does not keep the object alive.
+#[derive(Clone)]
+pub struct WeakObject(Weak<ObjectInner>);
+
+impl WeakObject {
+    /// The object, if it still exists.
+    pub fn upgrade(&self) -> Option<Object> {
+        self.0.upgrade().map(Object)
+    }
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Object")
+            .field("type", &self.type_name())
+            .field("path", &self.canonical_path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Object {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Object {}
+
+/// Exclusive access to one level's typed state; see [`Object::state`].
+pub struct StateGuard<'a, S> {
+    guard: MutexGuard<'a, Box<dyn Any + Send>>,
+    _s: PhantomData<S>,
+}
+
+impl<S: Any> Deref for StateGuard<'_, S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        self.guard.downcast_ref().expect("slot chosen by TypeId")
+    }
+}
+
+impl<S: Any> DerefMut for StateGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut S {
+        self.guard.downcast_mut().expect("slot chosen by TypeId")
+    }
+}
+
+impl Object {
+    pub(crate) fn instantiate(class: Arc<Class>, root: Option<&Object>) -> Result<Object> {
+        if class.is_abstract {
+            return Err(Error::AbstractType(class.name.to_string()));
+        }
+        let states = class
+            .levels
+            .iter()
+            .enumerate()
+            .filter_map(|(level, l)| {
+                l.state.as_ref().map(|d| StateSlot {
+                    type_id: d.type_id,
+                    level,
+                    cell: Mutex::new((d.factory)()),
+                })
+            })
+            .collect();
+        let obj = Object(Arc::new(ObjectInner {
+            class: class.clone(),
+            states,
+            instance_props: RwLock::new(IndexMap::new()),
+            parent: Mutex::new(None),
+            root: root.map(|r| Arc::downgrade(&r.0)),
+            is_root: AtomicBool::new(false),
+            complete: AtomicBool::new(false),
+        }));
+        // QEMU applies class defaults through the setters before any
+        // instance_init runs, leaf class first.
+        for prop in class.properties.values().rev() {
+            if let (Some(dv), Some(set)) = (&prop.default, &prop.set) {
+                set(&obj, Input::Json(dv))?;
+            }
+        }
+        for level in &class.levels {
+            if let Some(init) = &level.instance_init {
+                init(&obj);
+            }
+        }
+        for level in &class.levels {
+            if let Some(init) = &level.instance_post_init {
+                init(&obj);
+            }
+        }
+        Ok(obj)
+    }
+
+    pub(crate) fn mark_root(&self) {
+        self.0.is_root.store(true, Ordering::Release);
+    }
+
+    /// The object's class.
+    pub fn class(&self) -> &Arc<Class> {
+        &self.0.class
+    }
+
+    /// The object's type name.
+    pub fn type_name(&self) -> &str {
+        &self.0.class.name
+    }
+
+    /// Whether the object's class casts to `type_name` (an ancestor or an
+    /// interface); see [`Class::is_a`].
+    pub fn is_a(&self, type_name: &str) -> bool {
+        self.0.class.is_a(type_name)
+    }
+
+    /// A handle that does not keep the object alive.
+    pub fn downgrade(&self) -> WeakObject {
+        WeakObject(Arc::downgrade(&self.0))
+    }
+
+    /// Exclusive access to the typed state of the level that declared `S`.
+    ///
+    /// # Panics
+    /// When no level of this object's type declared state `S`: a
+    /// programming error in a type's own code, never a user input. Use
+    /// [`try_state`](Self::try_state) where the type is not known.
+    pub fn state<S: Any>(&self) -> StateGuard<'_, S> {
+        self.try_state::<S>().unwrap_or_else(|| {
+            panic!("type '{}' has no state {}", self.type_name(), std::any::type_name::<S>())
+        })
+    }
+
+    /// Exclusive access to the typed state `S`, if a level declared it.
+    ///
+    /// Each level's state has its own lock: a setter may hold its own level
+    /// and read an ancestor's, but must not ask for the level it holds.
+    pub fn try_state<S: Any>(&self) -> Option<StateGuard<'_, S>> {
+        let id = TypeId::of::<S>();
+        let slot = self.0.states.iter().find(|s| s.type_id == id)?;
+        let guard = slot.cell.lock().unwrap_or_else(|e| e.into_inner());
+        Some(StateGuard { guard, _s: PhantomData })
+    }
+
+    /// The type names of the levels that hold state, root first (for
+    /// diagnostics).
+    pub fn state_levels(&self) -> Vec<&str> {
+        self.0.states.iter().map(|s| &*self.0.class.levels[s.level].type_name).collect()
+    }
+
+    // ---- properties ------------------------------------------------------
+
+    fn with_property<R>(&self, name: &str, f: impl FnOnce(&Property) -> Result<R>) -> Result<R> {
+        if let Some(p) = self.0.class.properties.get(name) {
+            return f(p);
+        }
+        let p = self.instance_property(name).ok_or_else(|| Error::PropertyNotFound {
+            type_name: self.type_name().to_owned(),
+            name: name.to_owned(),
+        })?;
+        f(&p)
+    }
+
+    fn instance_property(&self, name: &str) -> Option<Arc<Property>> {
+        self.0.instance_props.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// A property by name: the class's first, then the instance's.
+    pub fn property(&self, name: &str) -> Option<Arc<Property>> {
+        self.0.class.properties.get(name).cloned().or_else(|| self.instance_property(name))
+    }
+
+    /// Every property: class properties (ancestors first, each in
+    /// declaration order), then instance properties in the order added.
+    pub fn properties(&self) -> Vec<Arc<Property>> {
+        let mut v: Vec<Arc<Property>> = self.0.class.properties.values().cloned().collect();
+        v.extend(self.0.instance_props.read().unwrap_or_else(|e| e.into_inner()).values().cloned());
+        v
+    }
+
+    /// Reads a property as JSON (`qom-get`).
+    pub fn get(&self, name: &str) -> Result<Value> {
+        self.with_property(name, |p| match &p.get {
+            Some(get) => get(self),
+            None => Err(Error::NotReadable { type_name: self.type_name().to_owned(), name: name.to_owned() }),
+        })
+    }
+
+    /// Writes a property from either input source, applying the lock policy.
+    pub fn set(&self, name: &str, input: Input<'_>) -> Result<()> {
+        self.with_property(name, |p| {
+            let Some(set) = &p.set else {
+                return Err(Error::NotWritable { type_name: self.type_name().to_owned(), name: name.to_owned() });
+            };
+            if let Some(style) = p.lock {
+                if self.is_complete() {
+                    return Err(Error::Locked {
+                        name: name.to_owned(),
+                        type_name: self.type_name().to_owned(),
+                        style,
+                    });
+                }
+            }
+            set(self, input)
+        })
+    }
+
+    /// Writes a property from strict JSON (`qom-set`).
+    pub fn set_json(&self, name: &str, value: &Value) -> Result<()> {
+        self.set(name, Input::Json(value))
+    }
+
+    /// Writes a property from a string with the keyval rules (`on`, `64M`,
+    /// `0x10`...), like QEMU's `object_property_parse`.
+    pub fn parse(&self, name: &str, text: &str) -> Result<()> {
+        self.set(name, Input::Keyval(&KeyvalValue::String(text.to_owned())))
+    }
+
+    /// Checks an input against a property's rules without storing it.
+    pub fn check(&self, name: &str, input: Input<'_>) -> Result<()> {
+        self.with_property(name, |p| match (&p.set, &p.check) {
+            (None, _) => Err(Error::NotWritable { type_name: self.type_name().to_owned(), name: name.to_owned() }),
+            (Some(_), Some(check)) => check(input),
+            (Some(_), None) => Ok(()),
+        })
+    }
+
+    /// Reads an enum property as its index in `E::VALUES`, checking that
+    /// the property really is of that enum type (QEMU's
+    /// `object_property_get_enum`).
+    pub fn get_enum<E: crate::EnumType>(&self, name: &str) -> Result<usize> {
+        let p = self.property(name).ok_or_else(|| Error::PropertyNotFound {
+            type_name: self.type_name().to_owned(),
+            name: name.to_owned(),
+        })?;
+        if p.qom_type != E::NAME {
+            return Err(Error::NotEnumType {
+                name: name.to_owned(),
+                type_name: self.type_name().to_owned(),
+                enum_name: E::NAME.to_owned(),
+            });
+        }
+        let v = self.get(name)?;
+        let e: E = crate::value::Input::Json(&v).deserialize(name)?;
+        Ok(e.index())
+    }
+
+    /// Adds instance properties, declared with the same builder a class
+    /// uses. Names must be unique across the class and the instance.
+    pub fn add_properties(&self, declare: impl FnOnce(&mut ClassBuilder<'_>)) -> Result<()> {
+        let mut props = self.0.instance_props.write().unwrap_or_else(|e| e.into_inner());
+        let mut scratch: IndexMap<Arc<str>, Arc<Property>> = self.0.class.properties.clone();
+        scratch.extend(props.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let before = scratch.len();
+        let mut data = HashMap::new();
+        let mut builder =
+            ClassBuilder { name: self.type_name(), properties: &mut scratch, data: &mut data, error: None };
+        declare(&mut builder);
+        if let Some(e) = builder.error.take() {
+            return Err(e);
+        }
+        for (k, v) in scratch.into_iter().skip(before) {
+            props.insert(k, v);
+        }
+        Ok(())
+    }
+
+    /// Removes an instance property (class properties cannot be removed).
+    /// Removing a `child<>` property unparents the child.
+    pub fn del_property(&self, name: &str) -> Result<()> {
+        let prop = self.instance_property(name).ok_or_else(|| Error::PropertyNotFound {
+            type_name: self.type_name().to_owned(),
+            name: name.to_owned(),
+        })?;
+        match &prop.kind {
+            PropertyKind::Child => {
+                if let Some(child) = path::child_of(&prop) {
+                    child.unparent();
+                }
+            }
+            _ => {
+                self.0.instance_props.write().unwrap_or_else(|e| e.into_inner()).shift_remove(name);
+            }
+        }
+        Ok(())
+    }
+
+    // ---- lifecycle -------------------------------------------------------
+
+    /// Whether `complete` has run: locked properties refuse changes now.
+    pub fn is_complete(&self) -> bool {
+        self.0.complete.load(Ordering::Acquire)
+    }
+
+    /// The second construction stage: runs the `user-creatable` `complete`
+    /// hook (if the type has one), then locks the locked properties.
+    pub fn complete(&self) -> Result<()> {
+        if let Some(uc) = self.0.class.data::<UserCreatableClass>() {
+            if let Some(complete) = &uc.complete {
+                complete(self)?;
+            }
+        }
+        self.0.complete.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the `user-creatable` `can_be_deleted` hook allows deletion.
+    pub fn can_be_deleted(&self) -> bool {
+        self.0
+            .class
+            .data::<UserCreatableClass>()
+            .and_then(|uc| uc.can_be_deleted.as_ref())
+            .is_none_or(|f| f(self))
+    }
+
+    // ---- the tree ----------------------------------------------------------
+
+    /// Adds `child` as `child<TYPE>` property `name` of this object.
+    pub fn add_child(&self, name: &str, child: &Object) -> Result<()> {
+        if child.parent().is_some() {
+            return Err(Error::generic(format!("object of type '{}' already has a parent", child.type_name())));
+        }
+        if Arc::ptr_eq(&self.0, &child.0) || child.0.is_root.load(Ordering::Acquire) {
+            return Err(Error::generic("an object cannot be its own child or a child of the root's child"));
+        }
+        let mut props = self.0.instance_props.write().unwrap_or_else(|e| e.into_inner());
+        if self.0.class.properties.contains_key(name) || props.contains_key(name) {
+            return Err(Error::DuplicateProperty { name: name.to_owned(), owner_type: self.type_name().to_owned() });
+        }
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::generic(format!("invalid child name '{name}'")));
+        }
+        let prop = path::child_property(name, child);
+        let pname = prop.name.clone();
+        props.insert(pname.clone(), Arc::new(prop));
+        *child.0.parent.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(ParentRef { parent: Arc::downgrade(&self.0), name: pname });
+        Ok(())
+    }
+
+    /// The parent in the composition tree.
+    pub fn parent(&self) -> Option<Object> {
+        self.0.parent.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|p| p.parent.upgrade()).map(Object)
+    }
+
+    /// The name of the `child<>` property the parent holds this object by.
+    pub fn name(&self) -> Option<String> {
+        self.0.parent.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|p| p.name.to_string())
+    }
+
+    /// The children, in the order they were added.
+    pub fn children(&self) -> Vec<(String, Object)> {
+        self.0
+            .instance_props
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|p| path::child_of(p).map(|c| (p.name.to_string(), c)))
+            .collect()
+    }
+
+    /// A child by property name.
+    pub fn child(&self, name: &str) -> Option<Object> {
+        self.instance_property(name).and_then(|p| path::child_of(&p))
+    }
+
+    /// Removes this object from its parent: runs the class `unparent` hook,
+    /// then the parent lets go of its reference. Nothing happens without a
+    /// parent.
+    pub fn unparent(&self) {
+        let Some(parent) = self.parent() else { return };
+        if let Some(hook) = self.0.class.data::<ObjectClass>().and_then(|c| c.unparent.clone()) {
+            hook(self);
+        }
+        let name = self.0.parent.lock().unwrap_or_else(|e| e.into_inner()).take().map(|p| p.name);
+        if let Some(name) = name {
+            let removed = parent.0.instance_props.write().unwrap_or_else(|e| e.into_inner()).shift_remove(&name);
+            drop(removed);
+        }
+    }
+
+    /// The canonical path (`/objects/mem0`), or `None` when the object is
+    /// not attached to a tree's root.
+    pub fn canonical_path(&self) -> Option<String> {
+        if self.0.is_root.load(Ordering::Acquire) {
+            return Some("/".to_owned());
+        }
+        let mut parts = Vec::new();
+        let mut cur = self.clone();
+        loop {
+            let (parent, name) = {
+                let guard = cur.0.parent.lock().unwrap_or_else(|e| e.into_inner());
+                match guard.as_ref() {
+                    None => return None,
+                    Some(p) => (p.parent.upgrade().map(Object)?, p.name.clone()),
+                }
+            };
+            parts.push(name);
+            if parent.0.is_root.load(Ordering::Acquire) {
+                break;
+            }
+            cur = parent;
+        }
+        parts.reverse();
+        let mut s = String::new();
+        for p in parts {
+            s.push('/');
+            s.push_str(&p);
+        }
+        Some(s)
+    }
+
+    /// The root of the tree this object belongs to or was created for.
+    pub fn root(&self) -> Option<Object> {
+        if self.0.is_root.load(Ordering::Acquire) {
+            return Some(self.clone());
+        }
+        self.0.root.as_ref().and_then(|w| w.upgrade()).map(Object)
+    }
+
+    /// Follows one path component: a `child<>` or `link<>` property.
+    pub fn resolve_component(&self, name: &str) -> Option<Object> {
+        if let Some(p) = self.0.class.properties.get(name) {
+            return p.resolve.as_ref().and_then(|r| r(self));
+        }
+        let p = self.instance_property(name)?;
+        path::child_of(&p).or_else(|| p.resolve.as_ref().and_then(|r| r(self)))
+    }
+
+    pub(crate) fn resolve_link_target(&self, prop: &str, target_path: &str, target_type: &str) -> Result<Object> {
+        let root = self.root().ok_or_else(|| Error::DeviceNotFound(target_path.to_owned()))?;
+        match path::resolve(&root, target_path, Some(target_type)) {
+            path::Resolved::One(o) => Ok(o),
+            path::Resolved::Ambiguous => Err(Error::PathNotUnique(target_path.to_owned())),
+            path::Resolved::None => match path::resolve(&root, target_path, None) {
+                path::Resolved::None => Err(Error::DeviceNotFound(target_path.to_owned())),
+                _ => Err(Error::InvalidParameterType { name: prop.to_owned(), expected: target_type.to_owned() }),
+            },
+        }
+    }
+}
+
+impl Drop for ObjectInner {
+    fn drop(&mut self) {
+        // Release the instance properties first: children are unparented
+        // (their unparent hooks run) while this object's state still exists.
+        let props = std::mem::take(self.instance_props.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for (_, prop) in props.into_iter().rev() {
+            if let Some(child) = path::child_of(&prop) {
+                if let Some(hook) = child.0.class.data::<ObjectClass>().and_then(|c| c.unparent.clone()) {
+                    hook(&child);
+                }
+                *child.0.parent.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+        }
+        // Finalize leaf to root, each hook on its own level's state.
+        for slot in self.states.iter_mut().rev() {
+            if let Some(fin) = &self.class.levels[slot.level].finalize {
+                let state = slot.cell.get_mut().unwrap_or_else(|e| e.into_inner());
+                fin(state.as_mut());
+            }
+        }
+        // Drop the states leaf first as well (links they hold go with them).
+        let states = std::mem::take(&mut self.states).into_vec();
+        for slot in states.into_iter().rev() {
+            drop(slot);
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The type registry: types by name, lazily built classes, and the module
+//! table that registers types on first use.
+
+use crate::builtins;
+use crate::class::{Class, ClassBuilder, Level, ObjectClass};
+use crate::error::{Error, Result};
+use crate::object::Object;
+use crate::type_info::{is_valid_type_name, TypeInfo};
+use indexmap::IndexMap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+/// A registered type and, once built, its class.
+pub(crate) struct TypeImpl {
+    pub(crate) info: TypeInfo,
+    pub(crate) class: OnceLock<Arc<Class>>,
+}
+
+/// Registers the types of a module (a plugin crate, a backend) into a registry.
+pub type ModuleFn = Arc<dyn Fn(&TypeRegistry) -> Result<()> + Send + Sync>;
+
+/// Anything that can register types: the one entry point for plugins.
+///
+/// A plugin crate implements this (or passes a plain function, which
+/// implements it too) and the VMM calls [`TypeRegistry::install`].
+pub trait Plugin {
+    /// Registers the plugin's types.
+    fn register(&self, types: &TypeRegistry) -> Result<()>;
+}
+
+impl<F: Fn(&TypeRegistry) -> Result<()>> Plugin for F {
+    fn register(&self, types: &TypeRegistry) -> Result<()> {
+        self(types)
+    }
+}
+
+/// A set of types by name.
+///
+/// Registration takes `&self`, so a registry can be shared (`Arc`) and
+/// extended later, as lazy modules do. Enumeration order is registration
+/// order.
+pub struct TypeRegistry {
+    types: RwLock<IndexMap<Arc<str>, Arc<TypeImpl>>>,
+    modules: Mutex<HashMap<String, ModuleFn>>,
+    /// Serialises class construction, so a class_init runs exactly once.
+    build: Mutex<()>,
+}
+
+impl std::fmt::Debug for TypeRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypeRegistry").field("types", &self.type_names()).finish_non_exhaustive()
+    }
+}
+
+impl TypeRegistry {
+    /// An empty registry: not even `object`. Most callers want
+    /// [`with_builtins`](Self::with_builtins).
+    pub fn empty() -> Self {
+        TypeRegistry {
+            types: RwLock::new(IndexMap::new()),
+            modules: Mutex::new(HashMap::new()),
+            build: Mutex::new(()),
+        }
+    }
+
+    /// A registry holding QEMU's built-in types: `object`, `interface`,
+    /// `container` and `user-creatable`.
+    pub fn with_builtins() -> Self {
+        let r = Self::empty();
+        builtins::register(&r).expect("built-in types are valid");
+        r
+    }
+
+    /// Registers a type. Fails on an illegal or duplicate name, or a
+    /// missing parent declaration; an unknown parent is found when the
+    /// class is first built, as in QEMU (it may come from a module).
+    pub fn register(&self, info: TypeInfo) -> Result<()> {
+        if !is_valid_type_name(&info.name) {
+            return Err(Error::IllegalTypeName(info.name));
+        }
+        let is_root = matches!(info.name.as_str(), "object" | "interface");
+        if info.parent.is_none() && !is_root {
+            return Err(Error::InvalidRegistration(format!("type '{}' has no parent", info.name)));
+        }
+        let mut types = self.types.write().unwrap_or_else(|e| e.into_inner());
+        if types.contains_key(info.name.as_str()) {
+            return Err(Error::DuplicateType(info.name));
+        }
+        let name: Arc<str> = info.name.as_str().into();
+        types.insert(name, Arc::new(TypeImpl { info, class: OnceLock::new() }));
+        Ok(())
+    }
+
+    /// Runs a plugin's registration.
+    pub fn install(&self, plugin: impl Plugin) -> Result<()> {
+        plugin.register(self)
+    }
+
+    /// Adds a lazy module: when `type_name` is looked up and not yet
+    /// registered, `register` runs once (it should register that type).
+    pub fn add_module(
+        &self,
+        type_name: &str,
+        register: impl Fn(&TypeRegistry) -> Result<()> + Send + Sync + 'static,
+    ) {
+        let f: ModuleFn = Arc::new(register);
+        self.modules.lock().unwrap_or_else(|e| e.into_inner()).insert(type_name.to_owned(), f);
+    }
+
+    fn lookup_loaded(&self, name: &str) -> Option<Arc<TypeImpl>> {
+        self.types.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// Finds a type, loading its module if one is registered for the name.
+    pub(crate) fn lookup(&self, name: &str) -> Result<Option<Arc<TypeImpl>>> {
+        if let Some(t) = self.lookup_loaded(name) {
+            return Ok(Some(t));
+        }
+        let module = self.modules.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        match module {
+            Some(register) => {
+                register(self)?;
+                Ok(self.lookup_loaded(name))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Loads every pending module (QEMU does this before listing types).
+    pub fn load_all_modules(&self) -> Result<()> {
+        let pending: Vec<String> =
+            self.modules.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        for name in pending {
+            self.lookup(&name)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a type of this name is registered (modules are not loaded).
+    pub fn contains(&self, name: &str) -> bool {
+        self.lookup_loaded(name).is_some()
+    }
+
+    /// The registered type names, in registration order.
+    pub fn type_names(&self) -> Vec<String> {
+        self.types.read().unwrap_or_else(|e| e.into_inner()).keys().map(|k| k.to_string()).collect()
+    }
+
+    /// The declared parent of a registered type.
+    pub fn parent_of(&self, name: &str) -> Option<String> {
+        self.lookup_loaded(name).and_then(|t| t.info.parent.clone())
+    }
+
+    /// The class of a type, building it (and its ancestors) on first use.
+    /// `Ok(None)` when no such type exists.
+    pub fn find_class(&self, name: &str) -> Result<Option<Arc<Class>>> {
+        let Some(ti) = self.lookup(name)? else { return Ok(None) };
+        if let Some(c) = ti.class.get() {
+            return Ok(Some(c.clone()));
+        }
+        let _guard = self.build.lock().unwrap_or_else(|e| e.into_inner());
+        self.build_class(&ti, 0).map(Some)
+    }
+
+    /// The class of a type; an unknown name is [`Error::UnknownType`].
+    pub fn class(&self, name: &str) -> Result<Arc<Class>> {
+        self.find_class(name)?.ok_or_else(|| Error::UnknownType(name.to_owned()))
+    }
+
+    fn build_class(&self, ti: &Arc<TypeImpl>, depth: usize) -> Result<Arc<Class>> {
+        if let Some(c) = ti.class.get() {
+            return Ok(c.clone());
+        }
+        let info = &ti.info;
+        if depth > 64 {
+            return Err(Error::InvalidRegistration(format!(
+                "type '{}' has a parent chain that loops or is deeper than 64",
+                info.name
+            )));
+        }
+        let parent = match &info.parent {
+            None => None,
+            Some(p) => {
+                let pti = self.lookup(p)?.ok_or_else(|| Error::MissingParent {
+                    type_name: info.name.clone(),
+                    parent: p.clone(),
+                })?;
+                Some(self.build_class(&pti, depth + 1)?)
+            }
+        };
+        let name: Arc<str> = info.name.as_str().into();
+        let mut ancestors = vec![name.clone()];
+        let mut levels = Vec::new();
+        let mut properties = IndexMap::new();
+        let mut data = HashMap::new();
+        let mut interfaces: Vec<Vec<Arc<str>>> = Vec::new();
+        if let Some(p) = &parent {
+            ancestors.extend(p.ancestors.iter().cloned());
+            levels = p.levels.clone();
+            properties = p.properties.clone();
+            data = p.data.iter().map(|(k, v)| (*k, v.clone_box())).collect();
+            interfaces = p.interfaces.clone();
+        }
+        data.entry(std::any::TypeId::of::<ObjectClass>())
+            .or_insert_with(|| Box::new(ObjectClass::default()));
+        let is_interface = ancestors.iter().any(|a| &**a == "interface");
+        if is_interface
+            && (info.state.is_some()
+                || info.instance_init.is_some()
+                || info.instance_post_init.is_some()
+                || !info.interfaces.is_empty())
+        {
+            return Err(Error::InvalidRegistration(format!(
+                "interface '{}' cannot have instance state, instance hooks or interfaces",
+                info.name
+            )));
+        }
+        for iface in &info.interfaces {
+            let missing = || Error::MissingInterface {
+                interface: iface.clone(),
+                type_name: info.parent.clone().unwrap_or_default(),
+            };
+            let iti = self.lookup(iface)?.ok_or_else(missing)?;
+            let iclass = self.build_class(&iti, depth + 1)?;
+            if !iclass.is_interface() {
+                return Err(Error::InvalidRegistration(format!(
+                    "type '{}' lists '{}' as an interface, but it is not one",
+                    info.name, iface
+                )));
+            }
+            if interfaces.iter().any(|chain| chain.iter().any(|t| **t == **iface)) {
+                continue;
+            }
+            // The implementing class starts from the interface's class data
+            // (its default virtual methods), as QEMU copies the interface class.
+            for (k, v) in &iclass.data {
+                data.entry(*k).or_insert_with(|| v.clone_box());
+            }
+            interfaces.push(iclass.ancestors.clone());
+        }
+        levels.push(Level {
+            type_name: name.clone(),
+            state: info.state.clone(),
+            instance_init: info.instance_init.clone(),
+            instance_post_init: info.instance_post_init.clone(),
+            finalize: info.finalize.clone(),
+        });
+        if let Some(init) = &info.class_init {
+            let mut builder =
+                ClassBuilder { name: &info.name, properties: &mut properties, data: &mut data, error: None };
+            init(&mut builder)?;
+            if let Some(e) = builder.error.take() {
+                return Err(e);
+            }
+        }
+        let class = Arc::new(Class {
+            name,
+            parent,
+            is_abstract: info.is_abstract || is_interface,
+            ancestors,
+            interfaces,
+            properties,
+            data,
+            levels,
+        });
+        let _ = ti.class.set(class.clone());
+        Ok(ti.class.get().cloned().unwrap_or(class))
+    }
+
+    /// QEMU's `object_class_foreach` as a list: every type whose class
+    /// builds, optionally only those that cast to `implements`, abstract
+    /// ones only when asked. Registration order.
+    pub fn classes(&self, implements: Option<&str>, include_abstract: bool) -> Result<Vec<Arc<Class>>> {
+        let impls: Vec<Arc<TypeImpl>> =
+            self.types.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut out = Vec::new();
+        for ti in impls {
+            let class = match ti.class.get() {
+                Some(c) => c.clone(),
+                None => {
+                    let _guard = self.build.lock().unwrap_or_else(|e| e.into_inner());
+                    self.build_class(&ti, 0)?
+                }
+            };
+            if class.is_abstract && !include_abstract {
+                continue;
+            }
+            if let Some(i) = implements {
+                if !class.is_a(i) {
+                    continue;
+                }
+            }
+            out.push(class);
+        }
+        Ok(out)
+    }
+
+    /// Creates an object that is not part of any tree. Its link properties
+    /// cannot resolve paths; use [`ObjectTree`](crate::ObjectTree) for that.
+    pub fn new_object(&self, type_name: &str) -> Result<Object> {
+        let class = self.class(type_name)?;
+        Object::instantiate(class, None)
+    }
+}
+
+impl Default for TypeRegistry {
+    fn default() -> Self {
+        Self::with_builtins()
+    }
+}

@@ -1,0 +1,236 @@
+//! The object tree: the root container, `/objects`, and user-creatable
+//! objects added and deleted by id.
+
+use crate::builtins::{TYPE_CONTAINER, TYPE_USER_CREATABLE};
+use crate::error::{Error, Result};
+use crate::object::Object;
+use crate::path::{self, Resolved};
+use crate::registry::TypeRegistry;
+use crate::value::{ObjectSpec, Props};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The containers QEMU creates below the root (since QEMU 10).
+pub const TOP_CONTAINERS: &[&str] = &["audiodevs", "chardevs", "objects", "backend"];
+
+/// A tree of objects with a root container, as one QEMU process has.
+///
+/// Dropping the tree removes every object below `/objects` (newest first),
+/// so their unparent hooks run, as QEMU's exit cleanup does.
+pub struct ObjectTree {
+    types: Arc<TypeRegistry>,
+    root: Object,
+    objects: Object,
+}
+
+impl std::fmt::Debug for ObjectTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectTree").field("objects", &self.objects.children()).finish_non_exhaustive()
+    }
+}
+
+/// QEMU's `id_wellformed`: a letter, then letters, digits, `-`, `.`, `_`.
+pub fn is_valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+impl ObjectTree {
+    /// A tree over `types` with the root container and its top containers.
+    pub fn new(types: impl Into<Arc<TypeRegistry>>) -> Result<Self> {
+        let types = types.into();
+        let root = Object::instantiate(types.class(TYPE_CONTAINER)?, None)?;
+        root.mark_root();
+        let mut objects = None;
+        for name in TOP_CONTAINERS {
+            let c = Object::instantiate(types.class(TYPE_CONTAINER)?, Some(&root))?;
+            root.add_child(name, &c)?;
+            if *name == "objects" {
+                objects = Some(c);
+            }
+        }
+        let objects = objects.expect("objects is in TOP_CONTAINERS");
+        Ok(ObjectTree { types, root, objects })
+    }
+
+    /// The type registry.
+    pub fn types(&self) -> &Arc<TypeRegistry> {
+        &self.types
+    }
+
+    /// The root container (`/`).
+    pub fn root(&self) -> &Object {
+        &self.root
+    }
+
+    /// The `/objects` container, home of user-created objects.
+    pub fn objects(&self) -> &Object {
+        &self.objects
+    }
+
+    /// Creates an object of a concrete type, not yet placed in the tree;
+    /// its link properties resolve paths in this tree.
+    pub fn new_object(&self, type_name: &str) -> Result<Object> {
+        let class = self.types.class(type_name)?;
+        Object::instantiate(class, Some(&self.root))
+    }
+
+    /// Creates a user-creatable object as `/objects/ID`, with QEMU's checks
+    /// in QEMU's order: id, type, interface, abstract; then (as QAPI does
+    /// before any setter runs) missing, ill-typed and unexpected
+    /// properties; then the properties are set **in the order given**
+    /// (QEMU uses its hash order; for valid input the result is the same),
+    /// the object is placed (duplicate ids fail here) and completed. On any
+    /// failure nothing remains: no tree entry, and an object whose
+    /// `complete` failed is unparented so its hooks can undo side effects.
+    pub fn object_add(&self, type_name: &str, id: &str, props: &Props) -> Result<Object> {
+        if !is_valid_id(id) {
+            return Err(Error::InvalidId);
+        }
+        let class = self
+            .types
+            .find_class(type_name)?
+            .ok_or_else(|| Error::InvalidObjectType(type_name.to_owned()))?;
+        if !class.is_a(TYPE_USER_CREATABLE) {
+            return Err(Error::NotUserCreatable(type_name.to_owned()));
+        }
+        if class.is_abstract() {
+            return Err(Error::AbstractType(type_name.to_owned()));
+        }
+        let obj = Object::instantiate(class, Some(&self.root))?;
+        validate_props(&obj, props)?;
+        for (key, input) in props.iter() {
+            obj.set(key, input)?;
+        }
+        self.objects.add_child(id, &obj)?;
+        if let Err(e) = obj.complete() {
+            obj.unparent();
+            return Err(e);
+        }
+        Ok(obj)
+    }
+
+    /// QMP `object-add`: the arguments hold `qom-type`, `id` and the
+    /// properties. Type errors are worded as QAPI words them
+    /// (`Parameter 'qom-type' does not accept value 'X'`).
+    pub fn object_add_args(&self, args: &Map<String, Value>) -> Result<Object> {
+        let qom_type = match args.get("qom-type") {
+            None => return Err(Error::MissingParameter("qom-type".into())),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => {
+                return Err(Error::InvalidParameterType { name: "qom-type".into(), expected: "string".into() })
+            }
+        };
+        let creatable = self
+            .types
+            .find_class(&qom_type)?
+            .is_some_and(|c| !c.is_abstract() && c.is_a(TYPE_USER_CREATABLE));
+        if !creatable {
+            return Err(Error::ValueNotAccepted { name: "qom-type".into(), value: qom_type });
+        }
+        let id = match args.get("id") {
+            None => return Err(Error::MissingParameter("id".into())),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(Error::InvalidParameterType { name: "id".into(), expected: "string".into() }),
+        };
+        let mut rest = args.clone();
+        rest.shift_remove("qom-type");
+        rest.shift_remove("id");
+        self.object_add(&qom_type, &id, &Props::Json(rest))
+    }
+
+    /// Creates an object from an `-object` string: keyval
+    /// (`memory-backend-file,id=m,size=1G,...`) or JSON (`{"qom-type": ...}`).
+    pub fn object_add_str(&self, spec: &str) -> Result<Object> {
+        let spec = ObjectSpec::parse(spec)?;
+        self.object_add_spec(&spec)
+    }
+
+    /// Creates an object from a parsed `-object` spec.
+    pub fn object_add_spec(&self, spec: &ObjectSpec) -> Result<Object> {
+        let qom_type = spec.qom_type.as_deref().ok_or_else(|| Error::MissingParameter("qom-type".into()))?;
+        let id = spec.id.as_deref().ok_or_else(|| Error::MissingParameter("id".into()))?;
+        self.object_add(qom_type, id, &spec.props)
+    }
+
+    /// Deletes `/objects/ID` (QMP `object-del`).
+    pub fn object_del(&self, id: &str) -> Result<()> {
+        let obj = self
+            .objects
+            .child(id)
+            .ok_or_else(|| Error::ObjectNotFound(id.to_owned()))?;
+        if !obj.can_be_deleted() {
+            return Err(Error::ObjectInUse(id.to_owned()));
+        }
+        obj.unparent();
+        Ok(())
+    }
+
+    /// `/objects/ID`, if it exists.
+    pub fn object(&self, id: &str) -> Option<Object> {
+        self.objects.child(id)
+    }
+
+    /// Resolves a path (absolute, or partial with QEMU's search), keeping
+    /// only objects of type `ty` when given.
+    pub fn resolve(&self, path: &str, ty: Option<&str>) -> Resolved {
+        path::resolve(&self.root, path, ty)
+    }
+
+    /// Resolution as `qom-list` reports it: ambiguity is its own error.
+    pub fn resolve_strict(&self, path: &str) -> Result<Object> {
+        match self.resolve(path, None) {
+            Resolved::One(o) => Ok(o),
+            Resolved::Ambiguous => Err(Error::PathAmbiguous(path.to_owned())),
+            Resolved::None => Err(Error::DeviceNotFound(path.to_owned())),
+        }
+    }
+
+    /// Resolution as `qom-get`/`qom-set` report it: ambiguous is not found.
+    pub fn resolve_lenient(&self, path: &str) -> Result<Object> {
+        self.resolve(path, None).object().ok_or_else(|| Error::DeviceNotFound(path.to_owned()))
+    }
+}
+
+/// The QAPI-style check before any setter runs: required properties are
+/// present and well-typed (class order), then no key is unexpected.
+fn validate_props(obj: &Object, props: &Props) -> Result<()> {
+    let mut known: HashSet<&str> = HashSet::new();
+    for prop in obj.class().properties() {
+        if prop.set.is_none() {
+            continue;
+        }
+        known.insert(prop.name());
+        match props.get(prop.name()) {
+            None if prop.required => return Err(Error::MissingParameter(prop.name().to_owned())),
+            None => {}
+            Some(input) => {
+                if let Some(check) = &prop.check {
+                    check(input)?;
+                }
+            }
+        }
+    }
+    for (key, input) in props.iter() {
+        if known.contains(key) {
+            continue;
+        }
+        match obj.property(key) {
+            Some(p) if p.is_writable() => obj.check(key, input)?,
+            _ => return Err(Error::UnexpectedParameter(key.to_owned())),
+        }
+    }
+    Ok(())
+}
+
+impl Drop for ObjectTree {
+    fn drop(&mut self) {
+        let mut children = self.objects.children();
+        children.reverse();
+        for (_, child) in children {
+            child.unparent();
+        }
+    }
+}
