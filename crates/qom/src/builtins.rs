@@ -35,12 +35,16 @@ pub struct UserCreatableClass {
 }
 
 pub(crate) fn register(types: &TypeRegistry) -> Result<()> {
-    types.register(TypeInfo::new(TYPE_OBJECT).abstract_type(true).class_init(|c| {
-        c.raw_property("type", "string")
-            .getter(|obj| Ok(Value::String(obj.type_name().to_owned())))
-            .schema(serde_json::json!({"type": "string", "readOnly": true}));
-        Ok(())
-    }))?;
+    types.register(
+        TypeInfo::new(TYPE_OBJECT)
+            .abstract_type(true)
+            .class_init(|c| {
+                c.raw_property("type", "string")
+                    .getter(|obj| Ok(Value::String(obj.type_name().to_owned())))
+                    .schema(serde_json::json!({"type": "string", "readOnly": true}));
+                Ok(())
+            }),
+    )?;
     types.register(TypeInfo::new(TYPE_INTERFACE).abstract_type(true))?;
     types.register(TypeInfo::new(TYPE_CONTAINER).parent(TYPE_OBJECT))?;
     types.register(TypeInfo::interface(TYPE_USER_CREATABLE).class_init(|c| {

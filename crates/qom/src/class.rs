@@ -125,7 +125,9 @@ impl Class {
 
     /// The names of the implemented interfaces (inherited ones included).
     pub fn interfaces(&self) -> impl Iterator<Item = &str> {
-        self.interfaces.iter().filter_map(|c| c.first().map(|s| &**s))
+        self.interfaces
+            .iter()
+            .filter_map(|c| c.first().map(|s| &**s))
     }
 
     /// The class properties: ancestors' first, then this type's, each
@@ -141,7 +143,9 @@ impl Class {
 
     /// Class data of type `T`, if this class (or an ancestor) installed it.
     pub fn data<T: ClassData>(&self) -> Option<&T> {
-        self.data.get(&TypeId::of::<T>()).and_then(|d| (**d).as_any().downcast_ref())
+        self.data
+            .get(&TypeId::of::<T>())
+            .and_then(|d| (**d).as_any().downcast_ref())
     }
 }
 
@@ -174,7 +178,9 @@ impl<'a> ClassBuilder<'a> {
 
     /// The class data of type `T`, if present.
     pub fn data<T: ClassData>(&self) -> Option<&T> {
-        self.data.get(&TypeId::of::<T>()).and_then(|d| (**d).as_any().downcast_ref())
+        self.data
+            .get(&TypeId::of::<T>())
+            .and_then(|d| (**d).as_any().downcast_ref())
     }
 
     /// Starts declaring a property with a typed value; the declaration is
@@ -184,7 +190,11 @@ impl<'a> ClassBuilder<'a> {
         let mut prop = Property::new(name, V::qom_type());
         prop.schema = V::json_schema();
         prop.check = Some(check_as::<V>(name));
-        PropertyBuilder { class: self, prop: Some(prop), _v: PhantomData }
+        PropertyBuilder {
+            class: self,
+            prop: Some(prop),
+            _v: PhantomData,
+        }
     }
 
     /// Declares a readable and writable property backed by a field of a
@@ -231,10 +241,14 @@ impl<'a> ClassBuilder<'a> {
         let pname: Arc<str> = name.into();
         let target_owned = target.to_owned();
         let mut prop = Property::new(name, format!("link<{target}>"));
-        prop.kind = PropertyKind::Link { target: target.to_owned() };
+        prop.kind = PropertyKind::Link {
+            target: target.to_owned(),
+        };
         prop.schema = serde_json::json!({"type": "string"});
         prop.get = Some(Arc::new(move |obj| {
-            let path = access(&mut obj.state::<S>()).get().and_then(|t| t.canonical_path());
+            let path = access(&mut obj.state::<S>())
+                .get()
+                .and_then(|t| t.canonical_path());
             Ok(Value::String(path.unwrap_or_default()))
         }));
         let set_name = pname.clone();
@@ -249,16 +263,26 @@ impl<'a> ClassBuilder<'a> {
             Ok(())
         }));
         let check_name = pname;
-        prop.check = Some(Arc::new(move |input| input.deserialize::<String>(&check_name).map(drop)));
-        prop.resolve = Some(Arc::new(move |obj| access(&mut obj.state::<S>()).get().cloned()));
-        RawPropertyBuilder { class: self, prop: Some(prop) }
+        prop.check = Some(Arc::new(move |input| {
+            input.deserialize::<String>(&check_name).map(drop)
+        }));
+        prop.resolve = Some(Arc::new(move |obj| {
+            access(&mut obj.state::<S>()).get().cloned()
+        }));
+        RawPropertyBuilder {
+            class: self,
+            prop: Some(prop),
+        }
     }
 
     /// Declares a property from erased parts: a QOM type string and any of
     /// getter, setter and checker working on JSON. For properties whose
     /// value is computed rather than stored.
     pub fn raw_property(&mut self, name: &str, qom_type: &str) -> RawPropertyBuilder<'_, 'a> {
-        RawPropertyBuilder { class: self, prop: Some(Property::new(name, qom_type)) }
+        RawPropertyBuilder {
+            class: self,
+            prop: Some(Property::new(name, qom_type)),
+        }
     }
 
     fn add(&mut self, prop: Property) {
@@ -359,7 +383,10 @@ impl<V: PropertyType> PropertyBuilder<'_, '_, V> {
 
     /// The typed setter. The framework has already applied the lock policy
     /// and parsed the input (strict JSON or keyval) into `V`.
-    pub fn setter(mut self, set: impl Fn(&Object, V) -> Result<()> + Send + Sync + 'static) -> Self {
+    pub fn setter(
+        mut self,
+        set: impl Fn(&Object, V) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
         let name = self.prop_mut().name.clone();
         self.prop_mut().set = Some(Arc::new(move |obj, input| {
             let v = input.deserialize::<V>(&name)?;
@@ -413,20 +440,29 @@ impl RawPropertyBuilder<'_, '_> {
     }
 
     /// A getter producing JSON.
-    pub fn getter(mut self, get: impl Fn(&Object) -> Result<Value> + Send + Sync + 'static) -> Self {
+    pub fn getter(
+        mut self,
+        get: impl Fn(&Object) -> Result<Value> + Send + Sync + 'static,
+    ) -> Self {
         self.prop_mut().get = Some(Arc::new(get));
         self
     }
 
     /// A setter receiving the raw input.
-    pub fn setter(mut self, set: impl Fn(&Object, Input<'_>) -> Result<()> + Send + Sync + 'static) -> Self {
+    pub fn setter(
+        mut self,
+        set: impl Fn(&Object, Input<'_>) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
         self.prop_mut().set = Some(Arc::new(set));
         self
     }
 
     /// A parse-only check of the input, run by object-add before any
     /// property is set.
-    pub fn checker(mut self, check: impl Fn(Input<'_>) -> Result<()> + Send + Sync + 'static) -> Self {
+    pub fn checker(
+        mut self,
+        check: impl Fn(Input<'_>) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
         self.prop_mut().check = Some(Arc::new(check));
         self
     }

@@ -18,7 +18,11 @@ pub struct ObjectTypeInfo {
     /// The type name.
     pub name: String,
     /// Present (and true) only for abstract types.
-    #[serde(rename = "abstract", default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        rename = "abstract",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub is_abstract: bool,
     /// Absent only for the roots `object` and `interface`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,7 +41,11 @@ pub struct ObjectPropertyInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Only from `qom-list-properties`, when the property declares one.
-    #[serde(rename = "default-value", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "default-value",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_value: Option<Value>,
 }
 
@@ -74,7 +82,11 @@ impl TypeRegistry {
     /// `qom-list-types`: all types (modules loaded first), or those that
     /// cast to `implements`; abstract ones only when asked. An unknown
     /// `implements` gives an empty list.
-    pub fn list_types(&self, implements: Option<&str>, include_abstract: bool) -> Result<Vec<ObjectTypeInfo>> {
+    pub fn list_types(
+        &self,
+        implements: Option<&str>,
+        include_abstract: bool,
+    ) -> Result<Vec<ObjectTypeInfo>> {
         self.load_all_modules()?;
         Ok(self
             .classes(implements, include_abstract)?
@@ -90,7 +102,9 @@ impl TypeRegistry {
     /// `qom-list-properties`: the class properties of an abstract type, or
     /// the properties of a temporary instance of a concrete one.
     pub fn list_properties(&self, type_name: &str) -> Result<Vec<ObjectPropertyInfo>> {
-        let class = self.find_class(type_name)?.ok_or_else(|| Error::ClassNotFound(type_name.to_owned()))?;
+        let class = self
+            .find_class(type_name)?
+            .ok_or_else(|| Error::ClassNotFound(type_name.to_owned()))?;
         if !class.is_a("object") {
             return Err(Error::NotAQomType);
         }
@@ -104,8 +118,11 @@ impl TypeRegistry {
     /// The text of `-object help`: the concrete user-creatable types,
     /// sorted case-insensitively.
     pub fn object_help(&self) -> Result<String> {
-        let mut names: Vec<String> =
-            self.list_types(Some(TYPE_USER_CREATABLE), false)?.into_iter().map(|t| t.name).collect();
+        let mut names: Vec<String> = self
+            .list_types(Some(TYPE_USER_CREATABLE), false)?
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
         names.sort_by_key(|n| n.to_ascii_lowercase());
         let mut s = String::from("List of user creatable objects:\n");
         for n in names {
@@ -119,8 +136,11 @@ impl TypeRegistry {
     /// The text of `-object TYPE,help`: the settable class properties,
     /// sorted by name; the type list for an unknown type, as QEMU does.
     pub fn type_help(&self, type_name: &str) -> Result<String> {
-        let Some(class) = self.find_class(type_name)? else { return self.object_help() };
-        let mut props: Vec<&Arc<Property>> = class.properties().filter(|p| p.is_writable()).collect();
+        let Some(class) = self.find_class(type_name)? else {
+            return self.object_help();
+        };
+        let mut props: Vec<&Arc<Property>> =
+            class.properties().filter(|p| p.is_writable()).collect();
         props.sort_by(|a, b| a.name().cmp(b.name()));
         if props.is_empty() {
             return Ok(format!("There are no options for {type_name}.\n"));
@@ -176,7 +196,10 @@ impl ObjectTree {
     /// `qom-list-get`: every readable property of each path, in input
     /// order; a value is omitted where its getter fails.
     pub fn qom_list_get(&self, paths: &[String]) -> Result<Vec<ObjectPropertiesValues>> {
-        let objs = paths.iter().map(|p| self.resolve_strict(p)).collect::<Result<Vec<_>>>()?;
+        let objs = paths
+            .iter()
+            .map(|p| self.resolve_strict(p))
+            .collect::<Result<Vec<_>>>()?;
         Ok(objs
             .iter()
             .map(|obj| ObjectPropertiesValues {

@@ -58,7 +58,9 @@ pub use builtins::{
 };
 pub use class::{Class, ClassBuilder, ClassData, ObjectClass, PropertyBuilder, RawPropertyBuilder};
 pub use error::{Error, ErrorClass, LockStyle, Result};
-pub use introspect::{ObjectPropertiesValues, ObjectPropertyInfo, ObjectPropertyValue, ObjectTypeInfo};
+pub use introspect::{
+    ObjectPropertiesValues, ObjectPropertyInfo, ObjectPropertyValue, ObjectTypeInfo,
+};
 pub use link::Link;
 pub use object::{Object, StateGuard, WeakObject};
 pub use path::Resolved;

@@ -172,7 +172,11 @@ impl Object {
     /// [`try_state`](Self::try_state) where the type is not known.
     pub fn state<S: Any>(&self) -> StateGuard<'_, S> {
         self.try_state::<S>().unwrap_or_else(|| {
-            panic!("type '{}' has no state {}", self.type_name(), std::any::type_name::<S>())
+            panic!(
+                "type '{}' has no state {}",
+                self.type_name(),
+                std::any::type_name::<S>()
+            )
         })
     }
 
@@ -184,13 +188,20 @@ impl Object {
         let id = TypeId::of::<S>();
         let slot = self.0.states.iter().find(|s| s.type_id == id)?;
         let guard = slot.cell.lock().unwrap_or_else(|e| e.into_inner());
-        Some(StateGuard { guard, _s: PhantomData })
+        Some(StateGuard {
+            guard,
+            _s: PhantomData,
+        })
     }
 
     /// The type names of the levels that hold state, root first (for
     /// diagnostics).
     pub fn state_levels(&self) -> Vec<&str> {
-        self.0.states.iter().map(|s| &*self.0.class.levels[s.level].type_name).collect()
+        self.0
+            .states
+            .iter()
+            .map(|s| &*self.0.class.levels[s.level].type_name)
+            .collect()
     }
 
     // ---- properties ------------------------------------------------------
@@ -199,27 +210,46 @@ impl Object {
         if let Some(p) = self.0.class.properties.get(name) {
             return f(p);
         }
-        let p = self.instance_property(name).ok_or_else(|| Error::PropertyNotFound {
-            type_name: self.type_name().to_owned(),
-            name: name.to_owned(),
-        })?;
+        let p = self
+            .instance_property(name)
+            .ok_or_else(|| Error::PropertyNotFound {
+                type_name: self.type_name().to_owned(),
+                name: name.to_owned(),
+            })?;
         f(&p)
     }
 
     fn instance_property(&self, name: &str) -> Option<Arc<Property>> {
-        self.0.instance_props.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.0
+            .instance_props
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// A property by name: the class's first, then the instance's.
     pub fn property(&self, name: &str) -> Option<Arc<Property>> {
-        self.0.class.properties.get(name).cloned().or_else(|| self.instance_property(name))
+        self.0
+            .class
+            .properties
+            .get(name)
+            .cloned()
+            .or_else(|| self.instance_property(name))
     }
 
     /// Every property: class properties (ancestors first, each in
     /// declaration order), then instance properties in the order added.
     pub fn properties(&self) -> Vec<Arc<Property>> {
         let mut v: Vec<Arc<Property>> = self.0.class.properties.values().cloned().collect();
-        v.extend(self.0.instance_props.read().unwrap_or_else(|e| e.into_inner()).values().cloned());
+        v.extend(
+            self.0
+                .instance_props
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned(),
+        );
         v
     }
 
@@ -227,7 +257,10 @@ impl Object {
     pub fn get(&self, name: &str) -> Result<Value> {
         self.with_property(name, |p| match &p.get {
             Some(get) => get(self),
-            None => Err(Error::NotReadable { type_name: self.type_name().to_owned(), name: name.to_owned() }),
+            None => Err(Error::NotReadable {
+                type_name: self.type_name().to_owned(),
+                name: name.to_owned(),
+            }),
         })
     }
 
@@ -235,7 +268,10 @@ impl Object {
     pub fn set(&self, name: &str, input: Input<'_>) -> Result<()> {
         self.with_property(name, |p| {
             let Some(set) = &p.set else {
-                return Err(Error::NotWritable { type_name: self.type_name().to_owned(), name: name.to_owned() });
+                return Err(Error::NotWritable {
+                    type_name: self.type_name().to_owned(),
+                    name: name.to_owned(),
+                });
             };
             if let Some(style) = p.lock {
                 if self.is_complete() {
@@ -264,7 +300,10 @@ impl Object {
     /// Checks an input against a property's rules without storing it.
     pub fn check(&self, name: &str, input: Input<'_>) -> Result<()> {
         self.with_property(name, |p| match (&p.set, &p.check) {
-            (None, _) => Err(Error::NotWritable { type_name: self.type_name().to_owned(), name: name.to_owned() }),
+            (None, _) => Err(Error::NotWritable {
+                type_name: self.type_name().to_owned(),
+                name: name.to_owned(),
+            }),
             (Some(_), Some(check)) => check(input),
             (Some(_), None) => Ok(()),
         })
@@ -293,13 +332,21 @@ impl Object {
     /// Adds instance properties, declared with the same builder a class
     /// uses. Names must be unique across the class and the instance.
     pub fn add_properties(&self, declare: impl FnOnce(&mut ClassBuilder<'_>)) -> Result<()> {
-        let mut props = self.0.instance_props.write().unwrap_or_else(|e| e.into_inner());
+        let mut props = self
+            .0
+            .instance_props
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let mut scratch: IndexMap<Arc<str>, Arc<Property>> = self.0.class.properties.clone();
         scratch.extend(props.iter().map(|(k, v)| (k.clone(), v.clone())));
         let before = scratch.len();
         let mut data = HashMap::new();
-        let mut builder =
-            ClassBuilder { name: self.type_name(), properties: &mut scratch, data: &mut data, error: None };
+        let mut builder = ClassBuilder {
+            name: self.type_name(),
+            properties: &mut scratch,
+            data: &mut data,
+            error: None,
+        };
         declare(&mut builder);
         if let Some(e) = builder.error.take() {
             return Err(e);
@@ -313,10 +360,12 @@ impl Object {
     /// Removes an instance property (class properties cannot be removed).
     /// Removing a `child<>` property unparents the child.
     pub fn del_property(&self, name: &str) -> Result<()> {
-        let prop = self.instance_property(name).ok_or_else(|| Error::PropertyNotFound {
-            type_name: self.type_name().to_owned(),
-            name: name.to_owned(),
-        })?;
+        let prop = self
+            .instance_property(name)
+            .ok_or_else(|| Error::PropertyNotFound {
+                type_name: self.type_name().to_owned(),
+                name: name.to_owned(),
+            })?;
         match &prop.kind {
             PropertyKind::Child => {
                 if let Some(child) = path::child_of(&prop) {
@@ -324,7 +373,11 @@ impl Object {
                 }
             }
             _ => {
-                self.0.instance_props.write().unwrap_or_else(|e| e.into_inner()).shift_remove(name);
+                self.0
+                    .instance_props
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .shift_remove(name);
             }
         }
         Ok(())
@@ -363,14 +416,26 @@ impl Object {
     /// Adds `child` as `child<TYPE>` property `name` of this object.
     pub fn add_child(&self, name: &str, child: &Object) -> Result<()> {
         if child.parent().is_some() {
-            return Err(Error::generic(format!("object of type '{}' already has a parent", child.type_name())));
+            return Err(Error::generic(format!(
+                "object of type '{}' already has a parent",
+                child.type_name()
+            )));
         }
         if Arc::ptr_eq(&self.0, &child.0) || child.0.is_root.load(Ordering::Acquire) {
-            return Err(Error::generic("an object cannot be its own child or a child of the root's child"));
+            return Err(Error::generic(
+                "an object cannot be its own child or a child of the root's child",
+            ));
         }
-        let mut props = self.0.instance_props.write().unwrap_or_else(|e| e.into_inner());
+        let mut props = self
+            .0
+            .instance_props
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if self.0.class.properties.contains_key(name) || props.contains_key(name) {
-            return Err(Error::DuplicateProperty { name: name.to_owned(), owner_type: self.type_name().to_owned() });
+            return Err(Error::DuplicateProperty {
+                name: name.to_owned(),
+                owner_type: self.type_name().to_owned(),
+            });
         }
         if name.is_empty() || name.contains('/') {
             return Err(Error::generic(format!("invalid child name '{name}'")));
@@ -378,19 +443,32 @@ impl Object {
         let prop = path::child_property(name, child);
         let pname = prop.name.clone();
         props.insert(pname.clone(), Arc::new(prop));
-        *child.0.parent.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(ParentRef { parent: Arc::downgrade(&self.0), name: pname });
+        *child.0.parent.lock().unwrap_or_else(|e| e.into_inner()) = Some(ParentRef {
+            parent: Arc::downgrade(&self.0),
+            name: pname,
+        });
         Ok(())
     }
 
     /// The parent in the composition tree.
     pub fn parent(&self) -> Option<Object> {
-        self.0.parent.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|p| p.parent.upgrade()).map(Object)
+        self.0
+            .parent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|p| p.parent.upgrade())
+            .map(Object)
     }
 
     /// The name of the `child<>` property the parent holds this object by.
     pub fn name(&self) -> Option<String> {
-        self.0.parent.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|p| p.name.to_string())
+        self.0
+            .parent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|p| p.name.to_string())
     }
 
     /// The children, in the order they were added.
@@ -406,7 +484,8 @@ impl Object {
 
     /// A child by property name.
     pub fn child(&self, name: &str) -> Option<Object> {
-        self.instance_property(name).and_then(|p| path::child_of(&p))
+        self.instance_property(name)
+            .and_then(|p| path::child_of(&p))
     }
 
     /// Removes this object from its parent: runs the class `unparent` hook,
@@ -414,12 +493,28 @@ impl Object {
     /// parent.
     pub fn unparent(&self) {
         let Some(parent) = self.parent() else { return };
-        if let Some(hook) = self.0.class.data::<ObjectClass>().and_then(|c| c.unparent.clone()) {
+        if let Some(hook) = self
+            .0
+            .class
+            .data::<ObjectClass>()
+            .and_then(|c| c.unparent.clone())
+        {
             hook(self);
         }
-        let name = self.0.parent.lock().unwrap_or_else(|e| e.into_inner()).take().map(|p| p.name);
+        let name = self
+            .0
+            .parent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .map(|p| p.name);
         if let Some(name) = name {
-            let removed = parent.0.instance_props.write().unwrap_or_else(|e| e.into_inner()).shift_remove(&name);
+            let removed = parent
+                .0
+                .instance_props
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .shift_remove(&name);
             drop(removed);
         }
     }
@@ -472,14 +567,24 @@ impl Object {
         path::child_of(&p).or_else(|| p.resolve.as_ref().and_then(|r| r(self)))
     }
 
-    pub(crate) fn resolve_link_target(&self, prop: &str, target_path: &str, target_type: &str) -> Result<Object> {
-        let root = self.root().ok_or_else(|| Error::DeviceNotFound(target_path.to_owned()))?;
+    pub(crate) fn resolve_link_target(
+        &self,
+        prop: &str,
+        target_path: &str,
+        target_type: &str,
+    ) -> Result<Object> {
+        let root = self
+            .root()
+            .ok_or_else(|| Error::DeviceNotFound(target_path.to_owned()))?;
         match path::resolve(&root, target_path, Some(target_type)) {
             path::Resolved::One(o) => Ok(o),
             path::Resolved::Ambiguous => Err(Error::PathNotUnique(target_path.to_owned())),
             path::Resolved::None => match path::resolve(&root, target_path, None) {
                 path::Resolved::None => Err(Error::DeviceNotFound(target_path.to_owned())),
-                _ => Err(Error::InvalidParameterType { name: prop.to_owned(), expected: target_type.to_owned() }),
+                _ => Err(Error::InvalidParameterType {
+                    name: prop.to_owned(),
+                    expected: target_type.to_owned(),
+                }),
             },
         }
     }
@@ -489,10 +594,19 @@ impl Drop for ObjectInner {
     fn drop(&mut self) {
         // Release the instance properties first: children are unparented
         // (their unparent hooks run) while this object's state still exists.
-        let props = std::mem::take(self.instance_props.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let props = std::mem::take(
+            self.instance_props
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
         for (_, prop) in props.into_iter().rev() {
             if let Some(child) = path::child_of(&prop) {
-                if let Some(hook) = child.0.class.data::<ObjectClass>().and_then(|c| c.unparent.clone()) {
+                if let Some(hook) = child
+                    .0
+                    .class
+                    .data::<ObjectClass>()
+                    .and_then(|c| c.unparent.clone())
+                {
                     hook(&child);
                 }
                 *child.0.parent.lock().unwrap_or_else(|e| e.into_inner()) = None;

@@ -18,11 +18,16 @@ pub(crate) fn child_property(name: &str, child: &Object) -> Property {
     let holder: Arc<dyn Any + Send + Sync> = Arc::new(ChildSlot(child.clone()));
     let weak = child.downgrade();
     p.get = Some(Arc::new(move |_| {
-        let path = weak.upgrade().and_then(|c| c.canonical_path()).unwrap_or_default();
+        let path = weak
+            .upgrade()
+            .and_then(|c| c.canonical_path())
+            .unwrap_or_default();
         Ok(Value::String(path))
     }));
     let held = holder.clone();
-    p.resolve = Some(Arc::new(move |_| held.downcast_ref::<ChildSlot>().map(|c| c.0.clone())));
+    p.resolve = Some(Arc::new(move |_| {
+        held.downcast_ref::<ChildSlot>().map(|c| c.0.clone())
+    }));
     p.schema = serde_json::json!({"type": "string", "readOnly": true});
     p.child = Some(holder);
     p
@@ -30,7 +35,10 @@ pub(crate) fn child_property(name: &str, child: &Object) -> Property {
 
 /// The child object of a `child<>` property.
 pub(crate) fn child_of(p: &Property) -> Option<Object> {
-    p.child.as_ref().and_then(|h| h.downcast_ref::<ChildSlot>()).map(|c| c.0.clone())
+    p.child
+        .as_ref()
+        .and_then(|h| h.downcast_ref::<ChildSlot>())
+        .map(|c| c.0.clone())
 }
 
 /// The outcome of a path lookup.
@@ -88,7 +96,13 @@ pub fn resolve(root: &Object, path: &str, ty: Option<&str>) -> Resolved {
     }
 }
 
-fn partial(node: &Object, parts: &[&str], ty: Option<&str>, found: &mut Option<Object>, ambiguous: &mut bool) {
+fn partial(
+    node: &Object,
+    parts: &[&str],
+    ty: Option<&str>,
+    found: &mut Option<Object>,
+    ambiguous: &mut bool,
+) {
     if *ambiguous {
         return;
     }

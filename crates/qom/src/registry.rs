@@ -48,7 +48,9 @@ pub struct TypeRegistry {
 
 impl std::fmt::Debug for TypeRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TypeRegistry").field("types", &self.type_names()).finish_non_exhaustive()
+        f.debug_struct("TypeRegistry")
+            .field("types", &self.type_names())
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,14 +82,23 @@ impl TypeRegistry {
         }
         let is_root = matches!(info.name.as_str(), "object" | "interface");
         if info.parent.is_none() && !is_root {
-            return Err(Error::InvalidRegistration(format!("type '{}' has no parent", info.name)));
+            return Err(Error::InvalidRegistration(format!(
+                "type '{}' has no parent",
+                info.name
+            )));
         }
         let mut types = self.types.write().unwrap_or_else(|e| e.into_inner());
         if types.contains_key(info.name.as_str()) {
             return Err(Error::DuplicateType(info.name));
         }
         let name: Arc<str> = info.name.as_str().into();
-        types.insert(name, Arc::new(TypeImpl { info, class: OnceLock::new() }));
+        types.insert(
+            name,
+            Arc::new(TypeImpl {
+                info,
+                class: OnceLock::new(),
+            }),
+        );
         Ok(())
     }
 
@@ -104,11 +115,18 @@ impl TypeRegistry {
         register: impl Fn(&TypeRegistry) -> Result<()> + Send + Sync + 'static,
     ) {
         let f: ModuleFn = Arc::new(register);
-        self.modules.lock().unwrap_or_else(|e| e.into_inner()).insert(type_name.to_owned(), f);
+        self.modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(type_name.to_owned(), f);
     }
 
     fn lookup_loaded(&self, name: &str) -> Option<Arc<TypeImpl>> {
-        self.types.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.types
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Finds a type, loading its module if one is registered for the name.
@@ -116,7 +134,11 @@ impl TypeRegistry {
         if let Some(t) = self.lookup_loaded(name) {
             return Ok(Some(t));
         }
-        let module = self.modules.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        let module = self
+            .modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         match module {
             Some(register) => {
                 register(self)?;
@@ -128,8 +150,13 @@ impl TypeRegistry {
 
     /// Loads every pending module (QEMU does this before listing types).
     pub fn load_all_modules(&self) -> Result<()> {
-        let pending: Vec<String> =
-            self.modules.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let pending: Vec<String> = self
+            .modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         for name in pending {
             self.lookup(&name)?;
         }
@@ -143,7 +170,12 @@ impl TypeRegistry {
 
     /// The registered type names, in registration order.
     pub fn type_names(&self) -> Vec<String> {
-        self.types.read().unwrap_or_else(|e| e.into_inner()).keys().map(|k| k.to_string()).collect()
+        self.types
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .map(|k| k.to_string())
+            .collect()
     }
 
     /// The declared parent of a registered type.
@@ -154,7 +186,9 @@ impl TypeRegistry {
     /// The class of a type, building it (and its ancestors) on first use.
     /// `Ok(None)` when no such type exists.
     pub fn find_class(&self, name: &str) -> Result<Option<Arc<Class>>> {
-        let Some(ti) = self.lookup(name)? else { return Ok(None) };
+        let Some(ti) = self.lookup(name)? else {
+            return Ok(None);
+        };
         if let Some(c) = ti.class.get() {
             return Ok(Some(c.clone()));
         }
@@ -164,7 +198,8 @@ impl TypeRegistry {
 
     /// The class of a type; an unknown name is [`Error::UnknownType`].
     pub fn class(&self, name: &str) -> Result<Arc<Class>> {
-        self.find_class(name)?.ok_or_else(|| Error::UnknownType(name.to_owned()))
+        self.find_class(name)?
+            .ok_or_else(|| Error::UnknownType(name.to_owned()))
     }
 
     fn build_class(&self, ti: &Arc<TypeImpl>, depth: usize) -> Result<Arc<Class>> {
@@ -228,7 +263,10 @@ impl TypeRegistry {
                     info.name, iface
                 )));
             }
-            if interfaces.iter().any(|chain| chain.iter().any(|t| **t == **iface)) {
+            if interfaces
+                .iter()
+                .any(|chain| chain.iter().any(|t| **t == **iface))
+            {
                 continue;
             }
             // The implementing class starts from the interface's class data
@@ -246,8 +284,12 @@ impl TypeRegistry {
             finalize: info.finalize.clone(),
         });
         if let Some(init) = &info.class_init {
-            let mut builder =
-                ClassBuilder { name: &info.name, properties: &mut properties, data: &mut data, error: None };
+            let mut builder = ClassBuilder {
+                name: &info.name,
+                properties: &mut properties,
+                data: &mut data,
+                error: None,
+            };
             init(&mut builder)?;
             if let Some(e) = builder.error.take() {
                 return Err(e);
@@ -270,9 +312,18 @@ impl TypeRegistry {
     /// QEMU's `object_class_foreach` as a list: every type whose class
     /// builds, optionally only those that cast to `implements`, abstract
     /// ones only when asked. Registration order.
-    pub fn classes(&self, implements: Option<&str>, include_abstract: bool) -> Result<Vec<Arc<Class>>> {
-        let impls: Vec<Arc<TypeImpl>> =
-            self.types.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+    pub fn classes(
+        &self,
+        implements: Option<&str>,
+        include_abstract: bool,
+    ) -> Result<Vec<Arc<Class>>> {
+        let impls: Vec<Arc<TypeImpl>> = self
+            .types
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         let mut out = Vec::new();
         for ti in impls {
             let class = match ti.class.get() {

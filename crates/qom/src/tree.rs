@@ -26,7 +26,9 @@ pub struct ObjectTree {
 
 impl std::fmt::Debug for ObjectTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectTree").field("objects", &self.objects.children()).finish_non_exhaustive()
+        f.debug_struct("ObjectTree")
+            .field("objects", &self.objects.children())
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,7 +54,11 @@ impl ObjectTree {
             }
         }
         let objects = objects.expect("objects is in TOP_CONTAINERS");
-        Ok(ObjectTree { types, root, objects })
+        Ok(ObjectTree {
+            types,
+            root,
+            objects,
+        })
     }
 
     /// The type registry.
@@ -120,7 +126,10 @@ impl ObjectTree {
             None => return Err(Error::MissingParameter("qom-type".into())),
             Some(Value::String(s)) => s.clone(),
             Some(_) => {
-                return Err(Error::InvalidParameterType { name: "qom-type".into(), expected: "string".into() })
+                return Err(Error::InvalidParameterType {
+                    name: "qom-type".into(),
+                    expected: "string".into(),
+                })
             }
         };
         let creatable = self
@@ -128,12 +137,20 @@ impl ObjectTree {
             .find_class(&qom_type)?
             .is_some_and(|c| !c.is_abstract() && c.is_a(TYPE_USER_CREATABLE));
         if !creatable {
-            return Err(Error::ValueNotAccepted { name: "qom-type".into(), value: qom_type });
+            return Err(Error::ValueNotAccepted {
+                name: "qom-type".into(),
+                value: qom_type,
+            });
         }
         let id = match args.get("id") {
             None => return Err(Error::MissingParameter("id".into())),
             Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(Error::InvalidParameterType { name: "id".into(), expected: "string".into() }),
+            Some(_) => {
+                return Err(Error::InvalidParameterType {
+                    name: "id".into(),
+                    expected: "string".into(),
+                })
+            }
         };
         let mut rest = args.clone();
         rest.shift_remove("qom-type");
@@ -150,8 +167,14 @@ impl ObjectTree {
 
     /// Creates an object from a parsed `-object` spec.
     pub fn object_add_spec(&self, spec: &ObjectSpec) -> Result<Object> {
-        let qom_type = spec.qom_type.as_deref().ok_or_else(|| Error::MissingParameter("qom-type".into()))?;
-        let id = spec.id.as_deref().ok_or_else(|| Error::MissingParameter("id".into()))?;
+        let qom_type = spec
+            .qom_type
+            .as_deref()
+            .ok_or_else(|| Error::MissingParameter("qom-type".into()))?;
+        let id = spec
+            .id
+            .as_deref()
+            .ok_or_else(|| Error::MissingParameter("id".into()))?;
         self.object_add(qom_type, id, &spec.props)
     }
 
@@ -190,7 +213,9 @@ impl ObjectTree {
 
     /// Resolution as `qom-get`/`qom-set` report it: ambiguous is not found.
     pub fn resolve_lenient(&self, path: &str) -> Result<Object> {
-        self.resolve(path, None).object().ok_or_else(|| Error::DeviceNotFound(path.to_owned()))
+        self.resolve(path, None)
+            .object()
+            .ok_or_else(|| Error::DeviceNotFound(path.to_owned()))
     }
 }
 

@@ -116,7 +116,10 @@ impl TypeInfo {
     }
 
     /// The typed state this level adds to each instance, made by `make`.
-    pub fn state_with<S: Any + Send>(mut self, make: impl Fn() -> S + Send + Sync + 'static) -> Self {
+    pub fn state_with<S: Any + Send>(
+        mut self,
+        make: impl Fn() -> S + Send + Sync + 'static,
+    ) -> Self {
         self.state = Some(StateDecl {
             type_id: TypeId::of::<S>(),
             type_name: std::any::type_name::<S>(),
@@ -155,7 +158,8 @@ pub fn is_valid_type_name(name: &str) -> bool {
     let b = name.as_bytes();
     b.len() >= 2
         && (b[0].is_ascii_alphabetic() || (b[0].is_ascii_digit() && b[0] != b'0'))
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

@@ -34,9 +34,11 @@ impl Input<'_> {
         match self {
             Input::Json(v) => serde_json::from_value((*v).clone())
                 .map_err(|e| crate::Error::generic(format!("{name}: {e}"))),
-            Input::Keyval(KeyvalValue::String(s)) => serde_json::from_value(Value::String(s.clone()))
-                .or_else(|_| serde_json::from_str(s))
-                .map_err(|e| crate::Error::generic(format!("{name}: {e}"))),
+            Input::Keyval(KeyvalValue::String(s)) => {
+                serde_json::from_value(Value::String(s.clone()))
+                    .or_else(|_| serde_json::from_str(s))
+                    .map_err(|e| crate::Error::generic(format!("{name}: {e}")))
+            }
             Input::Keyval(_) => Err(crate::Error::generic("stub")),
         }
     }
@@ -101,7 +103,12 @@ impl ObjectSpec {
                 }
             }
         }
-        Ok(ObjectSpec { qom_type, id, props: Props::Keyval(props), help: false })
+        Ok(ObjectSpec {
+            qom_type,
+            id,
+            props: Props::Keyval(props),
+            help: false,
+        })
     }
 }
 
