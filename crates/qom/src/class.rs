@@ -37,12 +37,15 @@ impl<T: Any + Clone + Send + Sync> ClassData for T {
     }
 }
 
+/// The `unparent` hook.
+pub type UnparentFn = Arc<dyn Fn(&Object) + Send + Sync>;
+
 /// The class data every class carries: hooks QEMU keeps in `ObjectClass`.
 #[derive(Clone, Default)]
 pub struct ObjectClass {
     /// Runs when the object is removed from its parent (object-del, tree
     /// teardown, a failed `complete`), before the parent lets go of it.
-    pub unparent: Option<Arc<dyn Fn(&Object) + Send + Sync>>,
+    pub unparent: Option<UnparentFn>,
 }
 
 /// One level of the hierarchy as instances see it.

@@ -56,7 +56,9 @@ pub use builtins::{
     CanBeDeletedFn, CompleteFn, UserCreatableClass, TYPE_CONTAINER, TYPE_INTERFACE, TYPE_OBJECT,
     TYPE_USER_CREATABLE,
 };
-pub use class::{Class, ClassBuilder, ClassData, ObjectClass, PropertyBuilder, RawPropertyBuilder};
+pub use class::{
+    Class, ClassBuilder, ClassData, ObjectClass, PropertyBuilder, RawPropertyBuilder, UnparentFn,
+};
 pub use error::{Error, ErrorClass, LockStyle, Result};
 pub use introspect::{
     ObjectPropertiesValues, ObjectPropertyInfo, ObjectPropertyValue, ObjectTypeInfo,
