@@ -3,7 +3,7 @@
 
 use crate::error::{Error, LockStyle, Result};
 use crate::object::Object;
-use crate::property::{Property, PropertyKind, PropertyType};
+use crate::property::{Property, PropertyKind, PropertyType, TypedGet, TypedSet};
 use crate::type_info::{FinalizeFn, InstanceFn, StateDecl};
 use crate::value::Input;
 use indexmap::IndexMap;
@@ -377,10 +377,13 @@ impl<V: PropertyType> PropertyBuilder<'_, '_, V> {
 
     /// The typed getter.
     pub fn getter(mut self, get: impl Fn(&Object) -> Result<V> + Send + Sync + 'static) -> Self {
+        let typed = Arc::new(TypedGet::<V>(Box::new(get)));
+        let erased = typed.clone();
         self.prop_mut().get = Some(Arc::new(move |obj| {
-            let v = get(obj)?;
+            let v = (erased.0)(obj)?;
             serde_json::to_value(v).map_err(|e| Error::generic(e.to_string()))
         }));
+        self.prop_mut().typed_get = Some(typed);
         self
     }
 
@@ -391,10 +394,13 @@ impl<V: PropertyType> PropertyBuilder<'_, '_, V> {
         set: impl Fn(&Object, V) -> Result<()> + Send + Sync + 'static,
     ) -> Self {
         let name = self.prop_mut().name.clone();
+        let typed = Arc::new(TypedSet::<V>(Box::new(set)));
+        let erased = typed.clone();
         self.prop_mut().set = Some(Arc::new(move |obj, input| {
             let v = input.deserialize::<V>(&name)?;
-            set(obj, v)
+            (erased.0)(obj, v)
         }));
+        self.prop_mut().typed_set = Some(typed);
         self
     }
 

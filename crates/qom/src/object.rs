@@ -4,7 +4,7 @@ use crate::builtins::UserCreatableClass;
 use crate::class::{Class, ClassBuilder, ObjectClass};
 use crate::error::{Error, Result};
 use crate::path;
-use crate::property::{Property, PropertyKind};
+use crate::property::{Property, PropertyKind, PropertyType, TypedGet, TypedSet};
 use crate::value::{Input, KeyvalValue};
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -273,17 +273,72 @@ impl Object {
                     name: name.to_owned(),
                 });
             };
-            if let Some(style) = p.lock {
-                if self.is_complete() {
-                    return Err(Error::Locked {
-                        name: name.to_owned(),
-                        type_name: self.type_name().to_owned(),
-                        style,
-                    });
-                }
-            }
+            self.check_lock(p, name)?;
             set(self, input)
         })
+    }
+
+    /// Reads a property as its Rust type, without going through JSON.
+    /// Fails with `Invalid parameter type` when the property was not
+    /// declared with type `V` (or has no typed getter).
+    pub fn get_typed<V: PropertyType>(&self, name: &str) -> Result<V> {
+        self.with_property(name, |p| {
+            let Some(get) = &p.typed_get else {
+                return match &p.get {
+                    None => Err(Error::NotReadable {
+                        type_name: self.type_name().to_owned(),
+                        name: name.to_owned(),
+                    }),
+                    Some(get) => Input::Json(&get(self)?).deserialize(name),
+                };
+            };
+            match get.downcast_ref::<TypedGet<V>>() {
+                Some(get) => (get.0)(self),
+                None => Err(Error::InvalidParameterType {
+                    name: name.to_owned(),
+                    expected: p.qom_type.clone(),
+                }),
+            }
+        })
+    }
+
+    /// Writes a property from its Rust type, without going through JSON;
+    /// the lock policy applies as for every other write.
+    pub fn set_typed<V: PropertyType>(&self, name: &str, value: V) -> Result<()> {
+        self.with_property(name, |p| {
+            let Some(set) = &p.typed_set else {
+                return match &p.set {
+                    None => Err(Error::NotWritable {
+                        type_name: self.type_name().to_owned(),
+                        name: name.to_owned(),
+                    }),
+                    Some(_) => {
+                        let v = serde_json::to_value(value)
+                            .map_err(|e| Error::generic(e.to_string()))?;
+                        self.set(name, Input::Json(&v))
+                    }
+                };
+            };
+            self.check_lock(p, name)?;
+            match set.downcast_ref::<TypedSet<V>>() {
+                Some(set) => (set.0)(self, value),
+                None => Err(Error::InvalidParameterType {
+                    name: name.to_owned(),
+                    expected: p.qom_type.clone(),
+                }),
+            }
+        })
+    }
+
+    fn check_lock(&self, p: &Property, name: &str) -> Result<()> {
+        match p.lock {
+            Some(style) if self.is_complete() => Err(Error::Locked {
+                name: name.to_owned(),
+                type_name: self.type_name().to_owned(),
+                style,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Writes a property from strict JSON (`qom-set`).

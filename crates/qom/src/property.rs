@@ -52,7 +52,16 @@ pub struct Property {
     pub(crate) schema: Value,
     /// For `child<>` properties: the child they hold.
     pub(crate) child: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The typed getter, as `TypedGet<V>`, for access without JSON.
+    pub(crate) typed_get: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The typed setter, as `TypedSet<V>`, for access without JSON.
+    pub(crate) typed_set: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
+
+/// A property's getter before type erasure.
+pub(crate) struct TypedGet<V>(pub(crate) Box<dyn Fn(&Object) -> Result<V> + Send + Sync>);
+/// A property's setter before type erasure.
+pub(crate) struct TypedSet<V>(pub(crate) Box<dyn Fn(&Object, V) -> Result<()> + Send + Sync>);
 
 impl fmt::Debug for Property {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -85,6 +94,8 @@ impl Property {
             kind: PropertyKind::Value,
             schema: json!({}),
             child: None,
+            typed_get: None,
+            typed_set: None,
         }
     }
 
