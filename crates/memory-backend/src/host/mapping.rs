@@ -434,12 +434,12 @@ impl Mapping {
     /// Drops the contents of guest RAM (`discard-data`): `MADV_REMOVE`,
     /// which frees the file's blocks (or huge pages) behind a shared
     /// mapping without writing anything back; where that advice is refused
-    /// (private mapping, file system without hole punching), falls back to
+    /// (private or read-only mapping, no hole punching), falls back to
     /// `MADV_DONTNEED`, which only drops this process's pages.
     pub fn discard(&self) -> Result<(), HostError> {
         match self.region.madvise(0, self.len(), Advice::LinuxRemove) {
             Ok(()) => Ok(()),
-            Err(e @ (Errno::INVAL | Errno::OPNOTSUPP)) => self
+            Err(e @ (Errno::INVAL | Errno::OPNOTSUPP | Errno::ACCESS)) => self
                 .region
                 .madvise(0, self.len(), Advice::LinuxDontNeed)
                 .map_err(|_| HostError::Madvise {

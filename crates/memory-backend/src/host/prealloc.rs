@@ -75,7 +75,9 @@ impl Mapping {
     /// thread without affinity populates in the calling thread. Failures
     /// (a full tmpfs, no free huge pages, out of memory) come back as
     /// [`HostError::Prealloc`]; the kernel reports them instead of raising
-    /// SIGBUS.
+    /// SIGBUS. It reports a failed fault as `EFAULT` ("Bad address"); for a
+    /// shared mapping the file range is then allocated to find the real
+    /// cause, so a full tmpfs gives `ENOSPC` ("No space left on device").
     ///
     /// Without it (`EINVAL` from a one-page probe, or
     /// [`PreallocMethod::Touch`]): a shared mapping first gets its file
@@ -139,19 +141,43 @@ impl Mapping {
             }
         };
 
-        if threads <= 1 && opts.affinity.is_none() {
-            return work(0, pages).map_err(HostError::Prealloc);
+        let result = if threads <= 1 && opts.affinity.is_none() {
+            work(0, pages)
+        } else {
+            self.run_threads(threads, pages, opts.affinity, &work)
+        };
+        match result {
+            Ok(()) => Ok(()),
+            // The kernel reports a failed fault (a full tmpfs, a file system
+            // out of blocks) as EFAULT; for a shared file, allocating the
+            // range names the real cause (ENOSPC) where there is one.
+            Err(Errno::FAULT) if populate && self.shared() => {
+                match self.allocate_file(start, bytes) {
+                    Err(e) => Err(e),
+                    Ok(()) => Err(HostError::Prealloc(Errno::FAULT)),
+                }
+            }
+            Err(e) => Err(HostError::Prealloc(e)),
         }
+    }
+
+    /// Runs `work(first_page, pages)` on `threads` threads, splitting the
+    /// pages evenly (the first `pages % threads` threads take one more).
+    fn run_threads(
+        &self,
+        threads: usize,
+        pages: usize,
+        affinity: Option<&CpuSet>,
+        work: &(dyn Fn(usize, usize) -> Result<(), Errno> + Sync),
+    ) -> Result<(), Errno> {
         let per = pages / threads;
         let extra = pages % threads;
-        let result = std::thread::scope(|s| {
+        std::thread::scope(|s| {
             let mut handles = Vec::with_capacity(threads);
             let mut result = Ok(());
             let mut first = 0;
             for i in 0..threads {
                 let n = per + usize::from(i < extra);
-                let work = &work;
-                let affinity = opts.affinity;
                 let spawned = std::thread::Builder::new()
                     .name("touch_pages".into())
                     .spawn_scoped(s, move || {
@@ -177,8 +203,7 @@ impl Mapping {
                 }
             }
             result
-        });
-        result.map_err(HostError::Prealloc)
+        })
     }
 
     /// Makes sure touching `[start, start + bytes)` cannot raise SIGBUS.
@@ -197,15 +222,7 @@ impl Mapping {
             return Err(HostError::Prealloc(Errno::FAULT));
         }
         if self.shared() {
-            match rustix::fs::fallocate(
-                self.fd(),
-                FallocateFlags::KEEP_SIZE,
-                file_start,
-                bytes as u64,
-            ) {
-                Ok(()) => Ok(()),
-                Err(e) => Err(HostError::Prealloc(e)),
-            }
+            self.allocate_file(start, bytes)
         } else if self.noreserve() && self.page_size() > host_page_size() {
             // Private huge pages without a reservation can run out at fault
             // time, which only SIGBUS reports.
@@ -213,5 +230,21 @@ impl Mapping {
         } else {
             Ok(())
         }
+    }
+
+    /// Allocates the file blocks behind `[start, start + bytes)` of a
+    /// shared mapping (`fallocate(FALLOC_FL_KEEP_SIZE)`).
+    fn allocate_file(&self, start: usize, bytes: usize) -> Result<(), HostError> {
+        let file_start = self
+            .offset()
+            .checked_add(start as u64)
+            .ok_or(HostError::Prealloc(Errno::FAULT))?;
+        rustix::fs::fallocate(
+            self.fd(),
+            FallocateFlags::KEEP_SIZE,
+            file_start,
+            bytes as u64,
+        )
+        .map_err(HostError::Prealloc)
     }
 }
