@@ -35,6 +35,12 @@ fn map_shared(path: &Path, len: u64) -> Mapping {
 }
 
 #[test]
+fn mapping_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Mapping>();
+}
+
+#[test]
 fn mapping_is_aligned_with_one_guard_page() {
     let dir = TempDir::new_in("/tmp");
     let m = map_shared(&dir.join("f"), 3 * MIB);
@@ -311,9 +317,15 @@ fn prealloc_touch_fallback_keeps_data() {
 fn prealloc_with_affinity() {
     let dir = TempDir::new_in("/dev/shm");
     let m = map_shared(&dir.join("a"), 2 * MIB);
+    // Pin to the first CPU this process may use.
+    let allowed = rustix::thread::sched_getaffinity(None).unwrap();
+    let cpu = (0..memory_backend::host::CpuSet::MAX_CPU)
+        .find(|&c| allowed.is_set(c))
+        .unwrap();
     let mut set = memory_backend::host::CpuSet::new();
-    set.set(0);
+    set.set(cpu);
     m.prealloc(1, Some(&set)).unwrap();
+    m.prealloc(3, Some(&allowed)).unwrap();
 }
 
 #[test]
