@@ -396,3 +396,63 @@ fn hugetlbfs_page_size_alignment_and_exhaustion() {
     b.abandon();
     assert!(!path.exists());
 }
+
+const HINT_CHILD: &str = "MEMORY_BACKEND_FILE_TEST_HINT";
+
+/// QEMU's EACCES hint: a private writable backend on a file it may only
+/// read. Runs the check in a child process as `nobody` (root bypasses file
+/// permissions).
+#[test]
+fn eacces_hint_for_read_only_files() {
+    if let Ok(path) = std::env::var(HINT_CHILD) {
+        let e = FileBacking::open_and_map(&req(Path::new(&path), MIB)).unwrap_err();
+        println!("MSG={e}");
+        println!("HINT={}", e.hint().unwrap_or("none"));
+        let mut r = req(Path::new(&path), MIB);
+        r.share = true;
+        let e = FileBacking::open_and_map(&r).unwrap_err();
+        println!("SHARED-HINT={}", e.hint().unwrap_or("none"));
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new_in("/tmp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.join("ro");
+    std::fs::write(&path, vec![0u8; MIB as usize]).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "eacces_hint_for_read_only_files", "--nocapture"])
+        .env(HINT_CHILD, &path)
+        .uid(65534)
+        .gid(65534)
+        .output();
+    let out = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            eprintln!(
+                "SKIPPED: child as nobody failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: cannot run a child as nobody: {e}");
+            return;
+        }
+    };
+    let line = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {out}"))
+            .to_owned()
+    };
+    assert_eq!(
+        line("MSG="),
+        format!(
+            "can't open backing store {} for guest RAM: Permission denied",
+            path.display()
+        )
+    );
+    assert_eq!(line("HINT="), memory_backend_file::file::EACCES_HINT);
+    assert_eq!(line("SHARED-HINT="), "none");
+}
