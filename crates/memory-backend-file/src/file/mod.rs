@@ -1,0 +1,311 @@
+//! The file side of `memory-backend-file`: open or create the backing
+//! file, check it against `size`, `offset` and `align` in QEMU's order and
+//! with QEMU's messages, size new files, and map them through
+//! [`memory_backend::host::Mapping`].
+//!
+//! [`FileBacking::open_and_map`] is the entry point.
+
+mod error;
+mod open;
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use memory_backend::host::{
+    fd_page_size, fd_path, host_page_size, Errno, HostError, MapRequest, MapSyncOutcome, Mapping,
+    SyncMode,
+};
+
+pub use error::{FileError, FileWarning, EACCES_HINT};
+pub use open::FileOrigin;
+
+use open::{file_size, open_backing, CreatedGuard};
+
+/// The QOM type name used in messages.
+pub const TYPE_NAME: &str = "memory-backend-file";
+
+/// The `rom` property (`OnOffAuto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RomMode {
+    /// ROM exactly when `readonly` is on.
+    #[default]
+    Auto,
+    /// Read-only memory; needs `readonly=on`.
+    On,
+    /// Writable memory; with `readonly=on` only as a private copy.
+    Off,
+}
+
+/// Everything needed to set up a file backend (the backend's properties).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMapRequest {
+    /// Region name: the object id (or canonical path). Appears in messages
+    /// and in the name of a temporary file.
+    pub name: String,
+    /// `mem-path`: a file, a device, or a directory.
+    pub path: PathBuf,
+    /// `size` in bytes.
+    pub size: u64,
+    /// `offset` into the file.
+    pub offset: u64,
+    /// `align`; 0 means the page size.
+    pub align: u64,
+    /// `share`: MAP_SHARED instead of a private copy-on-write mapping.
+    pub share: bool,
+    /// `readonly`: open the file read-only.
+    pub readonly: bool,
+    /// `rom`.
+    pub rom: RomMode,
+    /// `reserve`: false maps with MAP_NORESERVE.
+    pub reserve: bool,
+    /// `pmem`.
+    pub pmem: bool,
+    /// `sync`.
+    pub sync: SyncMode,
+}
+
+impl FileMapRequest {
+    /// A request with QEMU's defaults: private, writable, reserved,
+    /// offset and align 0, `rom=auto`, `pmem=off`, `sync=auto`.
+    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>, size: u64) -> Self {
+        FileMapRequest {
+            name: name.into(),
+            path: path.into(),
+            size,
+            offset: 0,
+            align: 0,
+            share: false,
+            readonly: false,
+            rom: RomMode::Auto,
+            reserve: true,
+            pmem: false,
+            sync: SyncMode::Auto,
+        }
+    }
+}
+
+/// A mapped file backend: the mapping plus what is known about its file.
+#[derive(Debug)]
+pub struct FileBacking {
+    mapping: Mapping,
+    path: PathBuf,
+    origin: FileOrigin,
+    rom: bool,
+    warnings: Vec<FileWarning>,
+}
+
+/// Resolves `rom` against `readonly`/`share` (QEMU's rules).
+pub fn resolve_rom(rom: RomMode, readonly: bool, share: bool) -> Result<bool, FileError> {
+    match rom {
+        RomMode::Auto => Ok(readonly),
+        RomMode::On if !readonly => Err(FileError::RomOnNeedsReadonly),
+        RomMode::On => Ok(true),
+        RomMode::Off if readonly && share => Err(FileError::RomOffReadonlyShared),
+        RomMode::Off => Ok(false),
+    }
+}
+
+impl FileBacking {
+    /// Opens (or creates) the backing file and maps it, in QEMU's order:
+    ///
+    /// 1. `size` not 0, `mem-path` set, `rom` resolved, and `sync=on`
+    ///    refused with `share=off`, all before the file is touched;
+    /// 2. open: existing file, else create (0644, removed again if a later
+    ///    step fails), a directory gives an unnamed temporary file; never
+    ///    create with `readonly`;
+    /// 3. a non-empty file must hold `offset + size` (size rounded up to
+    ///    the host page size);
+    /// 4. page size (hugetlbfs: the huge page size); `align` a multiple of
+    ///    it, then a power of two; `offset` a multiple of it; `size` at
+    ///    least one page;
+    /// 5. an empty file is extended to `offset + size` (rounded up to the
+    ///    page size); other files are never resized;
+    /// 6. mapped at an address aligned to max(page size, align, 2 MiB);
+    /// 7. `size` must be a multiple of the page size (QEMU checks this in
+    ///    the generic backend after mapping; here a created file is then
+    ///    removed, where QEMU leaves it behind).
+    pub fn open_and_map(req: &FileMapRequest) -> Result<FileBacking, FileError> {
+        if req.size == 0 {
+            return Err(FileError::SizeZero);
+        }
+        if req.path.as_os_str().is_empty() {
+            return Err(FileError::MemPathNotSet);
+        }
+        let rom = resolve_rom(req.rom, req.readonly, req.share)?;
+        if req.sync == SyncMode::On && !req.share {
+            return Err(HostError::MapSyncNeedsShared.into());
+        }
+
+        let opened = open_backing(&req.path, &req.name, req.readonly, req.share)?;
+        let guard =
+            CreatedGuard::new((opened.origin == FileOrigin::Created).then(|| req.path.clone()));
+        let fd = opened.fd;
+        let mut warnings = Vec::new();
+
+        // QEMU rounds to the target page, then to the host page size, in
+        // 64-bit arithmetic that may wrap (size 2^64-1 becomes 0).
+        let host_page = host_page_size() as u64;
+        let size = req.size.wrapping_add(host_page - 1) & !(host_page - 1);
+        let fsize = file_size(fd.as_fd());
+        let needed = req.offset.wrapping_add(size);
+        if fsize > 0 && fsize < needed {
+            return Err(FileError::TooSmall {
+                name: req.name.clone(),
+                file_size: fsize,
+                size,
+                offset: req.offset,
+            });
+        }
+
+        let page_size = fd_page_size(fd.as_fd()) as u64;
+        if req.align % page_size != 0 {
+            return Err(FileError::AlignNotPageMultiple {
+                align: req.align,
+                page_size,
+            });
+        }
+        if req.align != 0 && !req.align.is_power_of_two() {
+            return Err(FileError::AlignNotPowerOfTwo(req.align));
+        }
+        if req.offset % page_size != 0 {
+            return Err(FileError::OffsetNotPageMultiple {
+                offset: req.offset,
+                page_size,
+            });
+        }
+        if size < page_size {
+            return Err(FileError::SizeBelowPageSize { size, page_size });
+        }
+        let map_len = size.wrapping_add(page_size - 1) & !(page_size - 1);
+
+        let mut truncate_error = None;
+        if fsize < needed {
+            if let Err(e) = rustix::fs::ftruncate(&fd, req.offset.wrapping_add(map_len)) {
+                warnings.push(FileWarning::Truncate(e));
+                truncate_error = Some(e);
+            }
+        }
+
+        let request = MapRequest::new(fd, map_len)
+            .offset(req.offset)
+            .align(req.align.max(page_size))
+            .page_size(page_size as usize)
+            .shared(req.share)
+            .readonly(rom)
+            .noreserve(!req.reserve)
+            .sync(req.sync)
+            .pmem(req.pmem);
+        let mapping = Mapping::new(request)?;
+
+        // A regular file that is still too short would SIGBUS on access
+        // (QEMU maps it anyway); refuse instead.
+        if let Some(errno) = truncate_error {
+            let st = rustix::fs::fstat(mapping.fd()).map_err(|e| FileError::Resize {
+                path: req.path.display().to_string(),
+                len: needed,
+                errno: e,
+            })?;
+            let regular = rustix::fs::FileType::from_raw_mode(st.st_mode).is_file();
+            let end = req.offset.saturating_add(map_len);
+            if regular && (st.st_size as u64) < end {
+                return Err(FileError::Resize {
+                    path: req.path.display().to_string(),
+                    len: end,
+                    errno,
+                });
+            }
+        }
+
+        if req.size % page_size != 0 {
+            return Err(HostError::SizeNotMultiple {
+                type_name: TYPE_NAME.to_owned(),
+                page_size,
+            }
+            .into());
+        }
+
+        if req.pmem {
+            if let MapSyncOutcome::Refused(Errno::OPNOTSUPP) = mapping.map_sync_outcome() {
+                warnings.push(FileWarning::PersistenceUnavailable {
+                    path: fd_path(mapping.fd()),
+                });
+                warnings.push(FileWarning::NonDaxPmemDeprecated);
+            }
+        }
+
+        guard.disarm();
+        Ok(FileBacking {
+            mapping,
+            path: req.path.clone(),
+            origin: opened.origin,
+            rom,
+            warnings,
+        })
+    }
+
+    /// The mapping.
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    /// Gives up the file information and keeps the mapping.
+    pub fn into_mapping(self) -> Mapping {
+        self.mapping
+    }
+
+    /// `mem-path` as given (a directory for temporary files).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the file came to be.
+    pub fn origin(&self) -> FileOrigin {
+        self.origin
+    }
+
+    /// True when the file was created by [`FileBacking::open_and_map`].
+    pub fn created(&self) -> bool {
+        self.origin == FileOrigin::Created
+    }
+
+    /// The page size of the mapping (the huge page size on hugetlbfs).
+    pub fn page_size(&self) -> usize {
+        self.mapping.page_size()
+    }
+
+    /// The resolved `rom`: true when mapped read-only. `qom-get rom` reads
+    /// `on`/`off` from this after creation.
+    pub fn rom(&self) -> bool {
+        self.rom
+    }
+
+    /// Whether MAP_SYNC is in effect: `qom-get sync` reads `on`/`off` from
+    /// this after creation.
+    pub fn map_sync(&self) -> bool {
+        self.mapping.map_sync()
+    }
+
+    /// What QEMU would have printed on stderr while creating the backend.
+    pub fn warnings(&self) -> &[FileWarning] {
+        &self.warnings
+    }
+
+    /// `discard-data` at removal: drops the contents so a shared file's
+    /// blocks are freed (see [`Mapping::discard`]).
+    pub fn discard_data(&self) -> Result<(), FileError> {
+        self.mapping.discard().map_err(FileError::from)
+    }
+
+    /// Tears the backend down after a later setup step failed (madvise,
+    /// NUMA binding, preallocation): unmaps, closes, and removes the file
+    /// if it was created by us. Dropping a `FileBacking` instead keeps
+    /// the file, as a successfully created backend does.
+    pub fn abandon(self) {
+        let created = self.created();
+        let path = self.path;
+        drop(self.mapping);
+        if created {
+            let _ = rustix::fs::unlink(&path);
+        }
+    }
+}
