@@ -3,21 +3,18 @@
 //! STUB: the full implementation (keyval parser, size parser, strict-JSON and
 //! keyval deserializers, `-object` spec parsing) replaces this file.
 
+mod keyval;
+mod number;
+
+pub use keyval::{keyval_parse, KeyvalValue};
+pub use number::{
+    format_size_iec, parse_bool, parse_i64, parse_size, parse_u64, NumberError, Size,
+};
+
 use crate::error::Result;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-/// A keyval value: strings at the leaves, maps and lists above them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyvalValue {
-    /// A leaf.
-    String(String),
-    /// `a.b=...`
-    Map(IndexMap<String, KeyvalValue>),
-    /// `a.0=...,a.1=...`
-    List(Vec<KeyvalValue>),
-}
 
 /// A value arriving at a property setter.
 #[derive(Debug, Clone, Copy)]
@@ -35,10 +32,6 @@ impl Input<'_> {
         unimplemented!()
     }
 }
-
-/// A byte count that keyval and string input parse with size suffixes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Size(pub u64);
 
 /// The properties of an object-add, in the order given.
 #[derive(Debug, Clone, PartialEq)]
