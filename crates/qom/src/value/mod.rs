@@ -1,60 +1,34 @@
 //! Values in and out of properties: serde is the visitor layer.
 //!
-//! STUB: the full implementation (keyval parser, size parser, strict-JSON and
-//! keyval deserializers, `-object` spec parsing) replaces this file.
+//! QEMU reads property values through "visitors"; here serde plays that
+//! part. A value reaches a setter as an [`Input`], which is one of:
+//!
+//! * strict JSON (QMP, JSON `-object`), read by QEMU's QObject input rules
+//!   ([`from_json`]): every value must already have the right JSON type;
+//! * a keyval tree (HMP `object_add`, the tools' `--object`), whose leaves
+//!   are strings converted on demand ([`from_keyval`]): `on`/`off`,
+//!   base-0 integers, sizes such as `1G`.
+//!
+//! [`ObjectSpec::parse`] turns an `-object` argument into a type, an id and
+//! the remaining [`Props`]. The text parsers ([`keyval_parse`],
+//! [`parse_size`], ...) are usable on their own.
+//!
+//! Errors carry QEMU's wording (see [`crate::Error`]); nested members are
+//! named `a.b[0]` in JSON and `a.b.0` in keyval, as QEMU names them.
 
+mod de_json;
+mod de_keyval;
+mod de_tree;
+mod input;
 mod keyval;
 mod number;
+mod spec;
 
+pub use de_json::from_json;
+pub use de_keyval::from_keyval;
+pub use input::Input;
 pub use keyval::{keyval_parse, KeyvalValue};
 pub use number::{
     format_size_iec, parse_bool, parse_i64, parse_size, parse_u64, NumberError, Size,
 };
-
-use crate::error::Result;
-use indexmap::IndexMap;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-
-/// A value arriving at a property setter.
-#[derive(Debug, Clone, Copy)]
-pub enum Input<'a> {
-    /// Strict JSON (QMP, JSON `-object`).
-    Json(&'a Value),
-    /// A keyval tree (`-object key=value`, HMP).
-    Keyval(&'a KeyvalValue),
-}
-
-impl Input<'_> {
-    /// Deserialize a typed value; errors name the parameter `name`.
-    pub fn deserialize<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
-        let _ = name;
-        unimplemented!()
-    }
-}
-
-/// The properties of an object-add, in the order given.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Props {
-    /// From JSON.
-    Json(serde_json::Map<String, Value>),
-    /// From keyval.
-    Keyval(IndexMap<String, KeyvalValue>),
-}
-
-impl Props {
-    /// Iterate in the order given.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = (&str, Input<'_>)> + '_> {
-        match self {
-            Props::Json(m) => Box::new(m.iter().map(|(k, v)| (k.as_str(), Input::Json(v)))),
-            Props::Keyval(m) => Box::new(m.iter().map(|(k, v)| (k.as_str(), Input::Keyval(v)))),
-        }
-    }
-    /// Look one up.
-    pub fn get(&self, key: &str) -> Option<Input<'_>> {
-        match self {
-            Props::Json(m) => m.get(key).map(Input::Json),
-            Props::Keyval(m) => m.get(key).map(Input::Keyval),
-        }
-    }
-}
+pub use spec::{ObjectSpec, Props};

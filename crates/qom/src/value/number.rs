@@ -80,7 +80,6 @@ pub fn parse_u64(s: &str) -> Result<u64, NumberError> {
 ///
 /// Leading white space is skipped; infinities, NaN and overflow are refused.
 /// Hexadecimal floating-point is not supported.
-#[allow(dead_code)] // used by the keyval deserializer (next commit)
 pub(crate) fn parse_f64(s: &str) -> Result<f64, NumberError> {
     let t = s.trim_start_matches(|c: char| c.is_ascii() && is_c_space(c as u8));
     if t.is_empty()
