@@ -43,13 +43,11 @@ fn leaf<'de>(node: &'de KeyvalValue, name: &Name) -> Result<&'de str> {
 impl<'de> Node<'de> for &'de KeyvalValue {
     const STYLE: Style = Style::Keyval;
 
-    fn shape(self) -> Shape<'de, Self> {
+    fn shape(self) -> Shape<'de> {
         match self {
             KeyvalValue::String(s) => Shape::Str(s),
             KeyvalValue::List(_) => Shape::Seq,
-            KeyvalValue::Map(members) => {
-                Shape::Map(members.iter().map(|(k, v)| (k.as_str(), v)).collect())
-            }
+            KeyvalValue::Map(_) => Shape::Map,
         }
     }
 

@@ -70,17 +70,18 @@ impl Name {
     }
 }
 
-/// What a node looks like, for `deserialize_any`.
-pub(super) enum Shape<'de, N> {
+/// What a node looks like, for `deserialize_any` (untyped targets).
+pub(super) enum Shape<'de> {
     Null,
     Bool(bool),
     Unsigned(u64),
     Signed(i64),
     Float(f64),
     Str(&'de str),
-    /// A list; its elements come from `Node::elements`.
+    /// A list; its elements come from [`Node::elements`].
     Seq,
-    Map(Vec<(&'de str, N)>),
+    /// A map; its members come from [`Node::members`].
+    Map,
 }
 
 /// One node of an input tree, read by the rules of its visitor.
@@ -91,15 +92,24 @@ pub(super) trait Node<'de>: Copy {
     /// How list elements are named.
     const STYLE: Style;
     /// The node as it is, for untyped targets.
-    fn shape(self) -> Shape<'de, Self>;
+    fn shape(self) -> Shape<'de>;
+    /// A `bool`.
     fn boolean(self, name: &Name) -> Result<bool, Error>;
+    /// An `int64` (narrower signed types are range-checked afterwards).
     fn int64(self, name: &Name) -> Result<i64, Error>;
+    /// A `uint64` (narrower unsigned types are range-checked afterwards).
     fn uint64(self, name: &Name) -> Result<u64, Error>;
+    /// A `size` (see [`crate::value::Size`]).
     fn size(self, name: &Name) -> Result<u64, Error>;
+    /// A `number` (a double).
     fn number(self, name: &Name) -> Result<f64, Error>;
+    /// A `str`, also used for enum values.
     fn string(self, name: &Name) -> Result<&'de str, Error>;
+    /// A `null`.
     fn null(self, name: &Name) -> Result<(), Error>;
+    /// The elements of a list.
     fn elements(self, name: &Name) -> Result<Vec<Self>, Error>;
+    /// The members of a struct or map, in input order.
     fn members(self, name: &Name) -> Result<Vec<(&'de str, Self)>, Error>;
 }
 

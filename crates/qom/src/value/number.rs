@@ -422,6 +422,12 @@ pub struct Size(pub u64);
 /// The newtype name by which this crate's deserializers spot [`Size`].
 pub(crate) const SIZE_NEWTYPE: &str = "$qom::Size";
 
+impl Size {
+    /// The name [`Size`] passes to `deserialize_newtype_struct`; another
+    /// deserializer that wants size syntax (`1G`) for it can match on this.
+    pub const NEWTYPE_NAME: &'static str = SIZE_NEWTYPE;
+}
+
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

@@ -70,7 +70,7 @@ impl<'de, N: Node<'de>> Deserializer<'de> for TreeDeserializer<N> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
         let name = self.name.clone();
-        let result = match self.node.shape() {
+        let result: DeResult<V::Value> = match self.node.shape() {
             Shape::Null => visitor.visit_unit(),
             Shape::Bool(b) => visitor.visit_bool(b),
             Shape::Unsigned(n) => visitor.visit_u64(n),
@@ -78,7 +78,7 @@ impl<'de, N: Node<'de>> Deserializer<'de> for TreeDeserializer<N> {
             Shape::Float(n) => visitor.visit_f64(n),
             Shape::Str(s) => visitor.visit_borrowed_str(s),
             Shape::Seq => return self.seq(visitor),
-            Shape::Map(entries) => visitor.visit_map(Entries::new(entries, name.clone(), false)),
+            Shape::Map => return self.deserialize_map(visitor),
         };
         result.map_err(|e| e.resolve(&name))
     }
