@@ -178,6 +178,9 @@ pub enum Error {
     UnexpectedParameter(String),
     /// `Invalid parameter 'NAME'` (keyval: a malformed key)
     InvalidParameter(String),
+    /// `Parameters 'NAME.*' are unexpected` (keyval: members given where a
+    /// scalar is expected, as in `size.x=1`)
+    UnexpectedMembers(String),
 
     // ---- keyval syntax ----------------------------------------------------
     /// `Parameters 'PREFIX' used inconsistently` (the prefix ends in `.*` or `*`)
@@ -264,6 +267,7 @@ impl Error {
             Error::ParameterExpects { what, .. } => Error::ParameterExpects { name: n, what },
             Error::ValueNotAccepted { value, .. } => Error::ValueNotAccepted { name: n, value },
             Error::ValueOutOfRange { value, .. } => Error::ValueOutOfRange { name: n, value },
+            Error::UnexpectedMembers(_) => Error::UnexpectedMembers(n),
             other => other,
         }
     }
@@ -353,6 +357,7 @@ impl fmt::Display for Error {
             Error::MissingParameter(n) => write!(f, "Parameter '{n}' is missing"),
             Error::UnexpectedParameter(n) => write!(f, "Parameter '{n}' is unexpected"),
             Error::InvalidParameter(n) => write!(f, "Invalid parameter '{n}'"),
+            Error::UnexpectedMembers(n) => write!(f, "Parameters '{n}.*' are unexpected"),
             Error::InconsistentParameters(p) => write!(f, "Parameters '{p}' used inconsistently"),
             Error::ParameterTooLong(k) => write!(f, "Parameter '{k}' is too long"),
             Error::FragmentTooLong(k) => write!(f, "Parameter fragment '{k}' is too long"),
