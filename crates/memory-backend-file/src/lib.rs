@@ -3,7 +3,7 @@
 //! `memory-backend-file`), including the `sync=on|off|auto` property that
 //! maps with `MAP_SYNC` on DAX files.
 //!
-//! [`file`] is the file side: open or create the backing file, check sizes
+//! [`file`](mod@file) is the file side: open or create the backing file, check sizes
 //! and alignment with QEMU's messages, and map it through
 //! [`memory_backend::host`].
 
