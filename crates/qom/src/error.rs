@@ -240,9 +240,9 @@ impl Error {
     /// A second line QEMU prints on the command line (never in QMP).
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Error::InvalidId => {
-                Some("Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.")
-            }
+            Error::InvalidId => Some(
+                "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.",
+            ),
             _ => None,
         }
     }
@@ -258,7 +258,9 @@ impl Error {
     pub fn with_parameter_name(self, new: &str) -> Self {
         let n = new.to_owned();
         match self {
-            Error::InvalidParameterType { expected, .. } => Error::InvalidParameterType { name: n, expected },
+            Error::InvalidParameterType { expected, .. } => {
+                Error::InvalidParameterType { name: n, expected }
+            }
             Error::ParameterExpects { what, .. } => Error::ParameterExpects { name: n, what },
             Error::ValueNotAccepted { value, .. } => Error::ValueNotAccepted { name: n, value },
             Error::ValueOutOfRange { value, .. } => Error::ValueOutOfRange { name: n, value },
@@ -275,8 +277,14 @@ impl fmt::Display for Error {
             Error::MissingParent { type_name, parent } => {
                 write!(f, "Type '{type_name}' is missing its parent '{parent}'")
             }
-            Error::MissingInterface { interface, type_name } => {
-                write!(f, "missing interface '{interface}' for object '{type_name}'")
+            Error::MissingInterface {
+                interface,
+                type_name,
+            } => {
+                write!(
+                    f,
+                    "missing interface '{interface}' for object '{type_name}'"
+                )
             }
             Error::InvalidRegistration(m) => f.write_str(m),
             Error::UnknownType(n) => write!(f, "unknown type '{n}'"),
@@ -290,26 +298,54 @@ impl fmt::Display for Error {
                 write!(f, "Property '{type_name}.{name}' is not writable")
             }
             Error::DuplicateProperty { name, owner_type } => {
-                write!(f, "attempt to add duplicate property '{name}' to object (type '{owner_type}')")
+                write!(
+                    f,
+                    "attempt to add duplicate property '{name}' to object (type '{owner_type}')"
+                )
             }
-            Error::Locked { name, type_name, style } => match style {
+            Error::Locked {
+                name,
+                type_name,
+                style,
+            } => match style {
                 LockStyle::Quoted => write!(f, "cannot change property '{name}' of {type_name}"),
-                LockStyle::QuotedPeriod => write!(f, "cannot change property '{name}' of {type_name}."),
+                LockStyle::QuotedPeriod => {
+                    write!(f, "cannot change property '{name}' of {type_name}.")
+                }
                 LockStyle::Unquoted => write!(f, "cannot change property {name} of {type_name} "),
                 LockStyle::Value => f.write_str("cannot change property value"),
             },
-            Error::NotEnumType { name, type_name, enum_name } => {
-                write!(f, "Property {name} on {type_name} is not '{enum_name}' enum type")
+            Error::NotEnumType {
+                name,
+                type_name,
+                enum_name,
+            } => {
+                write!(
+                    f,
+                    "Property {name} on {type_name} is not '{enum_name}' enum type"
+                )
             }
             Error::InvalidParameterType { name, expected } => {
-                write!(f, "Invalid parameter type for '{name}', expected: {expected}")
+                write!(
+                    f,
+                    "Invalid parameter type for '{name}', expected: {expected}"
+                )
             }
-            Error::ParameterExpects { name, what } => write!(f, "Parameter '{name}' expects {what}"),
+            Error::ParameterExpects { name, what } => {
+                write!(f, "Parameter '{name}' expects {what}")
+            }
             Error::ValueNotAccepted { name, value } => {
                 write!(f, "Parameter '{name}' does not accept value '{value}'")
             }
-            Error::PropertyValueRefused { name, type_name, value } => {
-                write!(f, "property '{name}' of {type_name} doesn't take value '{value}'")
+            Error::PropertyValueRefused {
+                name,
+                type_name,
+                value,
+            } => {
+                write!(
+                    f,
+                    "property '{name}' of {type_name} doesn't take value '{value}'"
+                )
             }
             Error::ValueOutOfRange { name, value } => {
                 write!(f, "Value '{value}' is out of range for parameter '{name}'")
@@ -326,7 +362,9 @@ impl fmt::Display for Error {
             Error::JsonSyntax(m) => f.write_str(m),
             Error::InvalidId => f.write_str("Parameter 'id' expects an identifier"),
             Error::InvalidObjectType(t) => write!(f, "invalid object type: {t}"),
-            Error::NotUserCreatable(t) => write!(f, "object type '{t}' isn't supported by object-add"),
+            Error::NotUserCreatable(t) => {
+                write!(f, "object type '{t}' isn't supported by object-add")
+            }
             Error::AbstractType(t) => write!(f, "object type '{t}' is abstract"),
             Error::ObjectNotFound(id) => write!(f, "object '{id}' not found"),
             Error::ObjectInUse(id) => write!(f, "object '{id}' is in use, can not be deleted"),
