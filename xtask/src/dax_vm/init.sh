@@ -119,7 +119,7 @@ stty raw -echo <&4
 say "running the binary"
 ctl "started fs=$FS pmem=$PMEM"
 cd /
-/daxvm/bin/test-binary "$@" </dev/null >&3 2>&4
+"/daxvm/bin/$DAXVM_BIN" "$@" </dev/null >&3 2>&4
 rc=$?
 exec 3>&- 4>&-
 say "binary exited with status $rc"

@@ -170,7 +170,12 @@ fn spec(o: &Options, fs: &str, binary: &Path, args: Vec<String>) -> Spec {
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("run") => {
-            let code = run_binary(&args[1..])?;
+            // run mode speaks in exit codes (see USAGE); its own failures
+            // are 125 like a guest that could not be set up
+            let code = run_binary(&args[1..]).unwrap_or_else(|e| {
+                eprintln!("[dax-vm] error: {e:#}");
+                vm::EXIT_FAILED
+            });
             std::process::exit(code);
         }
         Some("prepare") => {

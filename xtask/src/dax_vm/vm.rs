@@ -437,7 +437,15 @@ fn judge(seen: &Seen) -> Outcome {
 fn payload(spec: &Spec) -> Result<Vec<u8>> {
     let bin = fs::read(&spec.binary)
         .with_context(|| format!("reading the test binary {}", spec.binary.display()))?;
-    let mut args = String::from("set --");
+    // The binary keeps its own name: argv[0] matters to some (multi-call
+    // binaries, test harnesses that print it).
+    let name = spec
+        .binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .unwrap_or_else(|| "test-binary".into());
+    let mut args = format!("DAXVM_BIN={}\nset --", sh_quote(&name));
     for a in &spec.args {
         args.push(' ');
         args.push_str(&sh_quote(a));
@@ -448,7 +456,7 @@ fn payload(spec: &Spec) -> Result<Vec<u8>> {
         env.push_str(&format!("export {k}={}\n", sh_quote(v)));
     }
     let mut c = Cpio::new();
-    c.file("daxvm/bin/test-binary", true, &bin)?;
+    c.file(&format!("daxvm/bin/{name}"), true, &bin)?;
     c.file("daxvm/args", false, args.as_bytes())?;
     c.file("daxvm/env", false, env.as_bytes())?;
     c.finish()
