@@ -399,7 +399,7 @@ fn judge(seen: &Seen) -> Outcome {
         }
     }
     if let Some(msg) = failure {
-        return Outcome::Failed(format!("guest setup failed: {msg}"));
+        return Outcome::Failed(format!("in the guest: {msg}"));
     }
     if let Some(rc) = exit {
         return Outcome::Exited(rc);
