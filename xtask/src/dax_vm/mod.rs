@@ -38,7 +38,8 @@ usage:
 
 options:
   --fs ext4|xfs|all    file system on the NVDIMM (run: ext4; tests: all)
-  --pmem-img PATH      (run) keep the NVDIMM in PATH across boots
+  --pmem-img PATH      keep the NVDIMM in PATH across boots (tests: for the
+                       FILTER boot, with one --fs; crash pairs use their own)
   --keep               keep the per-boot work directory (logs, initrd)
   --accel auto|kvm|tcg (default auto: KVM only if a probe boot works)
   --timeout SECS       per boot (default 600)
@@ -307,8 +308,9 @@ fn crash_pairs(binary: &Path, filter: Option<&str>) -> Result<Vec<(String, Strin
 
 fn run_tests(args: &[String]) -> Result<()> {
     let o = parse(args, false)?;
-    if o.pmem_img.is_some() {
-        bail!("--pmem-img is for `run`; the test mode manages its own images");
+    // One image cannot hold two file systems; crash pairs use their own.
+    if o.pmem_img.is_some() && file_systems(&o, true).len() != 1 {
+        bail!("--pmem-img in test mode needs one file system: add --fs ext4 or --fs xfs");
     }
     if o.positional.len() > 1 {
         bail!("one FILTER at most (more test arguments go after --)\n\n{USAGE}");
@@ -343,7 +345,7 @@ fn run_tests(args: &[String]) -> Result<()> {
                 .join(format!("xtask-dax-vm-pair.{}.{fs}.img", std::process::id()));
             let _ = std::fs::remove_file(&img);
             let mut s = spec(&o, &fs, &binary, Vec::new());
-            s.pmem_img = Some(img.clone());
+            s.pmem_img = Some(img.clone()); // never the user's --pmem-img
             let exact = |name: &str| {
                 [
                     "--ignored",
