@@ -76,7 +76,7 @@ impl<'a> Elf<'a> {
         if data[4] != 2 || data[5] != 1 {
             bail!("not a 64-bit little-endian ELF file");
         }
-        Ok(Self {
+        let elf = Self {
             data,
             phoff: usize_at(data, 0x20)?,
             shoff: usize_at(data, 0x28)?,
@@ -85,7 +85,26 @@ impl<'a> Elf<'a> {
             shentsize: u16_at(data, 0x3a)?,
             shnum: u16_at(data, 0x3c)?,
             shstrndx: u16_at(data, 0x3e)?,
-        })
+        };
+        // Both header tables must lie inside the file with entries big
+        // enough for the fields we read; after this check no offset sum
+        // below can overflow.
+        for (what, off, num, size, min) in [
+            ("section", elf.shoff, elf.shnum, elf.shentsize, 64),
+            ("program", elf.phoff, elf.phnum, elf.phentsize, 56),
+        ] {
+            if num == 0 {
+                continue;
+            }
+            let end = num
+                .checked_mul(size)
+                .and_then(|len| len.checked_add(off))
+                .filter(|&end| end <= data.len());
+            if size < min || end.is_none() {
+                bail!("ELF {what} header table is malformed");
+            }
+        }
+        Ok(elf)
     }
 
     fn section(&self, i: usize) -> Result<Section> {
@@ -211,10 +230,12 @@ mod tests {
         let mut hdr = vec![0u8; 64];
         hdr[..6].copy_from_slice(b"\x7fELF\x02\x01");
         hdr[0x28] = 0xff; // section headers far beyond the end
+        hdr[0x3a] = 64;
         hdr[0x3c] = 3;
-        let elf = Elf::parse(&hdr).unwrap();
-        assert!(elf.needed().is_err());
+        assert!(Elf::parse(&hdr).is_err());
         assert!(module_depends(&hdr).is_err());
+        hdr[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes()); // would overflow
+        assert!(Elf::parse(&hdr).is_err());
     }
 
     #[test]
