@@ -178,6 +178,28 @@ impl ObjectTree {
         self.object_add(qom_type, id, &spec.props)
     }
 
+    /// The checks QEMU makes while parsing `-object` and `object-add`
+    /// arguments (QAPI), without creating anything: the type must be a
+    /// concrete user-creatable type (worded as QAPI's enum check:
+    /// `Parameter 'qom-type' does not accept value 'X'`), the id well
+    /// formed, the properties present, well typed and expected. Setter and
+    /// `complete` errors can only come from [`object_add`](Self::object_add).
+    pub fn validate_add(&self, type_name: &str, id: &str, props: &Props) -> Result<()> {
+        let class = self
+            .types
+            .find_class(type_name)?
+            .filter(|c| !c.is_abstract() && c.is_a(TYPE_USER_CREATABLE))
+            .ok_or_else(|| Error::ValueNotAccepted {
+                name: "qom-type".into(),
+                value: type_name.to_owned(),
+            })?;
+        if !is_valid_id(id) {
+            return Err(Error::InvalidId);
+        }
+        let obj = Object::instantiate(class, Some(&self.root))?;
+        validate_props(&obj, props)
+    }
+
     /// Deletes `/objects/ID` (QMP `object-del`).
     pub fn object_del(&self, id: &str) -> Result<()> {
         let obj = self

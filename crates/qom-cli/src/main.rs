@@ -1,0 +1,197 @@
+//! `qom`: create QOM objects from `-object` specs, introspect the types,
+//! and serve QMP.
+
+mod args;
+mod create;
+mod introspect;
+mod types;
+
+use args::{Command, HelpTopic};
+use qom::ObjectTree;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const MAIN_HELP: &str = "\
+Usage: qom [-object SPEC]... [-qmp stdio|unix:PATH[,server=on,wait=off]]
+       qom types [--implements TYPE] [--abstract] [--tree]
+       qom properties TYPE
+       qom schema [TYPE]
+
+Creates the objects given with -object (keyval as qemu-system takes it, or
+JSON when SPEC starts with '{'), in order. Without -qmp it prints them and
+their properties as JSON and exits; with -qmp it serves the QEMU Machine
+Protocol until 'quit' (or the end of input on stdio).
+
+Options (one dash or two):
+  -object SPEC      create an object, e.g. memory-backend-file,id=mem0,size=64M,mem-path=/dev/shm,share=on
+  -object help      list the user-creatable types
+  -object TYPE,help list the options of TYPE
+  -qmp TARGET       serve QMP on stdio or on a Unix socket (created mode 0600)
+  -h, --help        this text; 'qom COMMAND --help' for the commands
+  -V, --version     print the version
+
+Examples:
+  qom -object memory-backend-file,id=mem0,size=256M,mem-path=/dev/shm,share=on,sync=auto
+  qom -object '{\"qom-type\": \"memory-backend-file\", \"id\": \"m\", \"size\": 4194304, \"mem-path\": \"/dev/shm\"}' -qmp stdio
+  qom -qmp unix:/run/qom.sock,server=on,wait=off
+";
+
+const TYPES_HELP: &str = "\
+Usage: qom types [--implements TYPE] [--abstract] [--tree]
+
+Lists the registered types as qom-list-types does (JSON), or draws the type
+hierarchy as an indented tree (--tree; ancestors that the filter leaves out
+are shown in [brackets]).
+
+  --implements TYPE  only types that are, or implement, TYPE
+  --abstract         include abstract types
+
+Examples:
+  qom types --implements user-creatable
+  qom types --abstract --tree
+";
+
+const PROPERTIES_HELP: &str = "\
+Usage: qom properties TYPE
+
+Prints what qom-list-properties returns for TYPE: name, QOM type string,
+description and default of each property, as JSON.
+
+Example:
+  qom properties memory-backend-file
+";
+
+const SCHEMA_HELP: &str = "\
+Usage: qom schema [TYPE]
+
+Prints a JSON Schema (draft 2020-12) of the object-add arguments TYPE
+accepts (or, without TYPE, of any user-creatable type), usable with any JSON
+Schema validator. Each property carries its description, default and QOM
+type string (x-qom-type).
+
+Example:
+  qom schema memory-backend-file > memory-backend-file.schema.json
+";
+
+fn prog_name() -> String {
+    std::env::args()
+        .next()
+        .as_deref()
+        .and_then(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "qom".to_owned())
+}
+
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let ok = writeln!(out, "{}", text.trim_end_matches('\n'))
+        .and_then(|_| out.flush())
+        .is_ok();
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fail(prog: &str, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{prog}: {msg}");
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let prog = prog_name();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args::parse(&argv) {
+        Ok(c) => c,
+        Err(e) => return fail(&prog, e),
+    };
+    let types = match types::registry() {
+        Ok(t) => t,
+        Err(e) => return fail(&prog, e),
+    };
+    match command {
+        Command::Help(topic) => print(match topic {
+            HelpTopic::Main => MAIN_HELP,
+            HelpTopic::Types => TYPES_HELP,
+            HelpTopic::Properties => PROPERTIES_HELP,
+            HelpTopic::Schema => SCHEMA_HELP,
+        }),
+        Command::Version => print(&format!("qom {}", env!("CARGO_PKG_VERSION"))),
+        Command::Types {
+            implements,
+            include_abstract,
+            tree,
+        } => match introspect::types(&types, implements.as_deref(), include_abstract, tree) {
+            Ok(s) => print(&s),
+            Err(e) => fail(&prog, e),
+        },
+        Command::Properties { type_name } => match introspect::properties(&types, &type_name) {
+            Ok(s) => print(&s),
+            Err(e) => fail(&prog, e),
+        },
+        Command::Schema { type_name } => match introspect::schema(&types, type_name.as_deref()) {
+            Ok(s) => print(&s),
+            Err(e) => fail(&prog, e),
+        },
+        Command::Run { objects, qmp } => run(&prog, types, &objects, qmp),
+    }
+}
+
+fn run(
+    prog: &str,
+    types: qom::TypeRegistry,
+    objects: &[String],
+    qmp: Option<args::QmpTarget>,
+) -> ExitCode {
+    let tree = match ObjectTree::new(types) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return fail(prog, e),
+    };
+    let request = match create::parse_all(prog, &tree, objects) {
+        Ok(r) => r,
+        Err(f) => {
+            for l in f.lines {
+                eprintln!("{l}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let specs = match request {
+        create::Request::TypeList => return help_text(prog, tree.types().object_help()),
+        create::Request::TypeHelp(t) => return help_text(prog, tree.types().type_help(&t)),
+        create::Request::Create(specs) => specs,
+    };
+    if let Err(f) = create::create_all(prog, &tree, &specs) {
+        for l in f.lines {
+            eprintln!("{l}");
+        }
+        return ExitCode::FAILURE;
+    }
+    match qmp {
+        None => print(&serde_json::to_string_pretty(&create::describe(&tree)).unwrap_or_default()),
+        Some(_target) => fail(prog, "QMP serving is not available in this build"),
+    }
+}
+
+fn help_text(prog: &str, text: qom::Result<String>) -> ExitCode {
+    match text {
+        Ok(t) => {
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(t.as_bytes())
+                .and_then(|_| out.flush())
+                .is_ok()
+            {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(prog, e),
+    }
+}

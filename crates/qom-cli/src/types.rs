@@ -1,0 +1,10 @@
+//! The types the `qom` command knows: QEMU's built-ins plus every backend
+//! crate linked into this binary.
+
+use qom::TypeRegistry;
+
+/// A registry with everything this binary offers.
+pub fn registry() -> qom::Result<TypeRegistry> {
+    let types = TypeRegistry::with_builtins();
+    Ok(types)
+}
