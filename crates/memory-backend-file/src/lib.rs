@@ -7,7 +7,7 @@
 //!   objects through [`qom::ObjectTree`], reach the mapping with
 //!   [`memory_backend::mapping`]/[`memory_backend::map`], make writes
 //!   durable with [`persist`].
-//! - [`file`] is the file side: open or create the backing file, check
+//! - [`file`](mod@file) is the file side: open or create the backing file, check
 //!   sizes and alignment with QEMU's messages, and map it through
 //!   [`memory_backend::host`].
 //!

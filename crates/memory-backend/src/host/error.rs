@@ -12,7 +12,7 @@ use super::util::{size_to_str, strerror};
 #[non_exhaustive]
 pub enum HostError {
     /// Reserving address space or mapping the file failed.
-    /// "unable to map backing store for guest RAM: <strerror>"
+    /// `unable to map backing store for guest RAM: <strerror>`
     Map(Errno),
     /// `sync=on` with a private mapping: refused before any system call.
     MapSyncNeedsShared,
@@ -29,8 +29,8 @@ pub enum HostError {
     NoReserveUnsupported(String),
     /// The requested alignment is not a power of two.
     AlignNotPowerOfTwo(u64),
-    /// Preallocation failed ("qemu_prealloc_mem: preallocating memory
-    /// failed: <strerror>").
+    /// Preallocation failed (`qemu_prealloc_mem: preallocating memory
+    /// failed: <strerror>`).
     Prealloc(Errno),
     /// `MADV_MERGEABLE` is not available (kernel built without KSM).
     MergeUnsupported,
