@@ -161,7 +161,7 @@ impl FileError {
 #[non_exhaustive]
 pub enum FileWarning {
     /// Sizing a new or empty file failed; mapping went ahead.
-    /// `Display`: `"ftruncate: <strerror>"` (QEMU's `perror`).
+    /// `Display`: `ftruncate: <strerror>` (QEMU's `perror`).
     Truncate(Errno),
     /// `pmem=on`, `share=on`, `sync=auto`, and the file refused MAP_SYNC
     /// (not DAX). `Display` is QEMU's raw stderr line, starting with
@@ -171,7 +171,7 @@ pub enum FileWarning {
         path: String,
     },
     /// Follows [`FileWarning::PersistenceUnavailable`]; QEMU prints it with
-    /// `warn_report`, i.e. prefixed with `"<program>: warning: "`.
+    /// `warn_report`, i.e. prefixed with `<program>: warning: `.
     NonDaxPmemDeprecated,
 }
 

@@ -12,7 +12,7 @@ use super::util::{size_to_str, strerror};
 #[non_exhaustive]
 pub enum HostError {
     /// Reserving address space or mapping the file failed.
-    /// `"unable to map backing store for guest RAM: <strerror>"`
+    /// `unable to map backing store for guest RAM: <strerror>`
     Map(Errno),
     /// `sync=on` with a private mapping: refused before any system call.
     MapSyncNeedsShared,

@@ -1,0 +1,302 @@
+//! The QOM type `memory-backend-file`: a [`memory_backend`] subclass whose
+//! `alloc` hook opens (or creates) `mem-path` and maps it through
+//! [`FileBacking::open_and_map`].
+//!
+//! | property | QOM type | default | locked after creation |
+//! |---|---|---|---|
+//! | `mem-path` | `string` | (required) | `cannot change property 'mem-path' of memory-backend-file` |
+//! | `align` | `int` | 0 (the page size) | `cannot change property 'align' of memory-backend-file` |
+//! | `offset` | `int` | 0 | `cannot change property 'offset' of memory-backend-file` |
+//! | `discard-data` | `bool` | false | no |
+//! | `pmem` | `bool` | false | `cannot change property 'pmem' of memory-backend-file.` |
+//! | `readonly` | `bool` | false | `cannot change property 'readonly' of memory-backend-file.` |
+//! | `rom` | `OnOffAuto` | `auto`; `on`/`off` after creation | `cannot change property 'rom' of memory-backend-file.` |
+//! | `sync` | `OnOffAuto` | `auto`; `on`/`off` after creation | `cannot change property 'sync' of memory-backend-file` |
+//!
+//! `sync` decides `MAP_SYNC` (see `docs/map-sync.md`):
+//! - `on`: required; refused before the file is touched with `share=off`,
+//!   and an error naming the file when the file is not on DAX;
+//! - `off`: never asked for;
+//! - `auto`: asked for with `share=on`, a plain shared mapping when
+//!   refused (with `pmem=on`, QEMU's two warnings go to stderr).
+//!
+//! After creation `sync` reads back what was obtained, as `rom` reads back
+//! its resolution.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use memory_backend::host::{Mapping, SyncMode};
+use memory_backend::{HostMemory, MemoryBackendClass};
+use qom::{Error, LockStyle, Object, ObjectClass, OnOffAuto, Result, Size, TypeInfo, TypeRegistry};
+
+use crate::file::{FileBacking, FileError, FileMapRequest, FileOrigin, FileWarning, RomMode};
+
+/// The QOM type name.
+pub const TYPE_MEMORY_BACKEND_FILE: &str = "memory-backend-file";
+
+/// The description of the `sync` property.
+pub const SYNC_DESCRIPTION: &str =
+    "Map with MAP_SYNC for crash-consistent writes to DAX files: on, off or auto";
+
+/// The `memory-backend-file` level of an object's state.
+#[derive(Debug)]
+struct FileBackendState {
+    mem_path: Option<String>,
+    align: u64,
+    offset: u64,
+    discard_data: bool,
+    pmem: bool,
+    readonly: bool,
+    rom: OnOffAuto,
+    sync: OnOffAuto,
+}
+
+impl Default for FileBackendState {
+    fn default() -> Self {
+        FileBackendState {
+            mem_path: None,
+            align: 0,
+            offset: 0,
+            discard_data: false,
+            pmem: false,
+            readonly: false,
+            rom: OnOffAuto::Auto,
+            sync: OnOffAuto::Auto,
+        }
+    }
+}
+
+impl HostMemory for FileBacking {
+    fn mapping(&self) -> &Mapping {
+        FileBacking::mapping(self)
+    }
+    fn abandon(self: Box<Self>) {
+        FileBacking::abandon(*self);
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn file_error(e: FileError) -> Error {
+    Error::generic(e.to_string())
+}
+
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "qom".to_owned())
+}
+
+/// Prints a warning the way QEMU does: `perror`-style and raw lines as
+/// they are, `warn_report` lines with the program name and `warning: `.
+pub fn report_warning(w: &FileWarning) {
+    match w {
+        FileWarning::NonDaxPmemDeprecated => eprintln!("{}: warning: {w}", program_name()),
+        _ => eprintln!("{w}"),
+    }
+}
+
+fn rom_mode(v: OnOffAuto) -> RomMode {
+    match v {
+        OnOffAuto::Auto => RomMode::Auto,
+        OnOffAuto::On => RomMode::On,
+        OnOffAuto::Off => RomMode::Off,
+    }
+}
+
+fn sync_mode(v: OnOffAuto) -> SyncMode {
+    match v {
+        OnOffAuto::Auto => SyncMode::Auto,
+        OnOffAuto::On => SyncMode::On,
+        OnOffAuto::Off => SyncMode::Off,
+    }
+}
+
+fn on_off(b: bool) -> OnOffAuto {
+    if b {
+        OnOffAuto::On
+    } else {
+        OnOffAuto::Off
+    }
+}
+
+/// The request `alloc` hands to the file layer, built from the properties.
+fn map_request(obj: &Object) -> Result<FileMapRequest> {
+    let base = memory_backend::settings(obj)
+        .ok_or_else(|| Error::generic(format!("'{}' is not a memory backend", obj.type_name())))?;
+    let name = memory_backend::region_name(obj);
+    let s = obj.state::<FileBackendState>();
+    let mut req = FileMapRequest::new(name, s.mem_path.clone().unwrap_or_default(), base.size);
+    req.offset = s.offset;
+    req.align = s.align;
+    req.share = base.share;
+    req.readonly = s.readonly;
+    req.rom = rom_mode(s.rom);
+    req.reserve = base.reserve;
+    req.pmem = s.pmem;
+    req.sync = sync_mode(s.sync);
+    Ok(req)
+}
+
+fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
+    let req = map_request(obj)?;
+    let backing = FileBacking::open_and_map(&req).map_err(file_error)?;
+    for w in backing.warnings() {
+        report_warning(w);
+    }
+    let mut s = obj.state::<FileBackendState>();
+    s.rom = on_off(backing.rom());
+    s.sync = on_off(backing.map_sync());
+    Ok(Box::new(backing))
+}
+
+/// `discard-data`: when the backend leaves the tree with `share=on`, the
+/// file's blocks are released (`MADV_REMOVE`), nothing is written back.
+fn unparent(obj: &Object) {
+    let discard = obj
+        .try_state::<FileBackendState>()
+        .is_some_and(|s| s.discard_data);
+    if !discard {
+        return;
+    }
+    if let Some(mem) = memory_backend::mapping(obj) {
+        if mem.shared() {
+            // QEMU ignores the outcome too.
+            let _ = mem.discard();
+        }
+    }
+}
+
+/// The registration of `memory-backend-file`.
+pub fn type_info() -> TypeInfo {
+    TypeInfo::new(TYPE_MEMORY_BACKEND_FILE)
+        .parent(memory_backend::TYPE_MEMORY_BACKEND)
+        .state::<FileBackendState>()
+        .class_init(|c| {
+            c.property::<String>("mem-path")
+                .getter(|o| {
+                    Ok(o.state::<FileBackendState>()
+                        .mem_path
+                        .clone()
+                        .unwrap_or_default())
+                })
+                .setter(|o, v| {
+                    o.state::<FileBackendState>().mem_path = Some(v);
+                    Ok(())
+                })
+                .locked()
+                .required();
+            c.property::<Size>("align")
+                .getter(|o| Ok(Size(o.state::<FileBackendState>().align)))
+                .setter(|o, v| {
+                    o.state::<FileBackendState>().align = v.0;
+                    Ok(())
+                })
+                .locked();
+            c.property::<Size>("offset")
+                .getter(|o| Ok(Size(o.state::<FileBackendState>().offset)))
+                .setter(|o, v| {
+                    o.state::<FileBackendState>().offset = v.0;
+                    Ok(())
+                })
+                .locked()
+                .description("Offset into the target file (ex: 1G)");
+            c.field("discard-data", |s: &mut FileBackendState| {
+                &mut s.discard_data
+            });
+            c.field("pmem", |s: &mut FileBackendState| &mut s.pmem)
+                .locked_with(LockStyle::QuotedPeriod);
+            c.field("readonly", |s: &mut FileBackendState| &mut s.readonly)
+                .locked_with(LockStyle::QuotedPeriod);
+            c.field("rom", |s: &mut FileBackendState| &mut s.rom)
+                .locked_with(LockStyle::QuotedPeriod)
+                .description("Whether to create Read Only Memory (ROM)");
+            c.field("sync", |s: &mut FileBackendState| &mut s.sync)
+                .locked()
+                .default(OnOffAuto::Auto)
+                .description(SYNC_DESCRIPTION);
+            c.data_mut::<MemoryBackendClass>().alloc = Some(Arc::new(alloc));
+            let oc = c.data_mut::<ObjectClass>();
+            let parent_unparent = oc.unparent.take();
+            oc.unparent = Some(Arc::new(move |o| {
+                unparent(o);
+                if let Some(p) = &parent_unparent {
+                    p(o);
+                }
+            }));
+            Ok(())
+        })
+}
+
+/// Registers `memory-backend-file`, after `memory-backend` and
+/// `thread-context` (registered here when missing). Calling it twice is
+/// harmless.
+pub fn register(types: &TypeRegistry) -> Result<()> {
+    memory_backend::register(types)?;
+    match types.register(type_info()) {
+        Err(Error::DuplicateType(_)) => Ok(()),
+        r => r,
+    }
+}
+
+fn file_backing(mem: &memory_backend::BackendMemory) -> Option<&FileBacking> {
+    mem.host_memory().as_any().downcast_ref::<FileBacking>()
+}
+
+/// Makes our writes to `range` of a created file backend durable
+/// (see [`Mapping::persist`]): with `MAP_SYNC` in effect, cache-line
+/// write-back (`clwb`, else `clflushopt`, else `clflush`) and one `sfence`;
+/// otherwise `msync(MS_SYNC)` of the pages covering the range. A private
+/// mapping (`share=off`) has nothing to persist.
+pub fn persist(obj: &Object, range: Range<usize>) -> Result<()> {
+    let mem = memory_backend::mapping(obj).ok_or_else(|| {
+        Error::generic(format!(
+            "'{}' is not a created memory backend",
+            obj.canonical_path()
+                .unwrap_or_else(|| obj.type_name().to_owned())
+        ))
+    })?;
+    let len = range.end.checked_sub(range.start).ok_or_else(|| {
+        Error::generic(format!(
+            "invalid range {}..{} to persist",
+            range.start, range.end
+        ))
+    })?;
+    mem.persist(range.start, len)
+        .map_err(memory_backend::host_error)
+}
+
+/// What the file level knows about a created file backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileInfo {
+    /// `mem-path` as given (the directory for a temporary file).
+    pub path: PathBuf,
+    /// Whether the file existed, was created, or is an unnamed temporary file.
+    pub origin: FileOrigin,
+    /// The resolved `rom`.
+    pub rom: bool,
+    /// Whether `MAP_SYNC` is in effect.
+    pub map_sync: bool,
+    /// What was printed on stderr while creating it.
+    pub warnings: Vec<FileWarning>,
+}
+
+/// The file behind a created `memory-backend-file`; `None` for other
+/// objects and before creation.
+pub fn file_info(obj: &Object) -> Option<FileInfo> {
+    let mem = memory_backend::mapping(obj)?;
+    let fb = file_backing(&mem)?;
+    Some(FileInfo {
+        path: fb.path().to_owned(),
+        origin: fb.origin(),
+        rom: fb.rom(),
+        map_sync: fb.map_sync(),
+        warnings: fb.warnings().to_vec(),
+    })
+}

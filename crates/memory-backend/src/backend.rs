@@ -1,0 +1,627 @@
+//! The abstract, user-creatable `memory-backend` type: the properties every
+//! QEMU memory backend has, the `alloc` hook subclasses fill, and what a
+//! VMM needs afterwards (the mapping, an "in use" mark, `query-memdev`).
+//!
+//! `complete` runs, in QEMU's order:
+//!
+//! 1. the subclass's [`MemoryBackendClass::alloc`] hook, which maps the
+//!    memory and returns it as a [`HostMemory`];
+//! 2. `madvise(MADV_MERGEABLE)` when `merge` is on and
+//!    `madvise(MADV_DONTDUMP)` when `dump` is off (failures ignored, as
+//!    QEMU ignores them);
+//! 3. the NUMA policy: `policy`/`host-nodes` consistency, then `mbind`;
+//! 4. preallocation when `prealloc` is on, with `prealloc-threads` threads
+//!    running in the affinity of the `prealloc-context` thread-context.
+//!
+//! When step 2–4 fails, the memory is handed back with
+//! [`HostMemory::abandon`] (a file backend then removes a file it created)
+//! and the error is returned.
+//!
+//! | property | QOM type | default | locked after creation | notes |
+//! |---|---|---|---|---|
+//! | `size` | `int` | (required) | `cannot change property size of TYPE ` | 0 is refused |
+//! | `share` | `bool` | false | `cannot change property value` | |
+//! | `reserve` | `bool` | true | `cannot change property value` | off is incompatible with prealloc |
+//! | `prealloc` | `bool` | false | no | false→true on a live backend preallocates at once |
+//! | `prealloc-threads` | `int` | 1 | no | 0 is refused |
+//! | `prealloc-context` | `link<thread-context>` | `""` | no | |
+//! | `merge` | `bool` | true | no | a change on a live backend applies madvise at once |
+//! | `dump` | `bool` | true | no | a change on a live backend applies madvise at once |
+//! | `policy` | `HostMemPolicy` | `default` | no | changes after creation have no effect (as QEMU) |
+//! | `host-nodes` | `int` (a list of nodes) | `[]` | no | each node < 128; setting ORs into the set |
+//! | `x-use-canonical-path-for-ramblock-id` | `bool` | false | no | region name: id or canonical path |
+
+use std::any::Any;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use qom::{
+    Error, Link, LockStyle, Object, ObjectTree, Result, Size, StateGuard, TypeInfo, TypeRegistry,
+    UserCreatableClass,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::host::{self, HostError, Mapping, MAX_NODES};
+use crate::thread_context::{self, TYPE_THREAD_CONTEXT};
+
+/// The QOM type name.
+pub const TYPE_MEMORY_BACKEND: &str = "memory-backend";
+
+qom::qom_enum! {
+    /// The NUMA policy of a memory backend (QAPI's `HostMemPolicy`), the
+    /// type of the `policy` property.
+    #[derive(Default)]
+    pub enum HostMemPolicy: "HostMemPolicy" {
+        /// The process's default policy; `host-nodes` must be empty.
+        #[default]
+        Default = "default",
+        /// Prefer the nodes in `host-nodes`.
+        Preferred = "preferred",
+        /// Only the nodes in `host-nodes`.
+        Bind = "bind",
+        /// Interleave over the nodes in `host-nodes`.
+        Interleave = "interleave",
+    }
+}
+
+impl From<HostMemPolicy> for host::HostMemPolicy {
+    fn from(p: HostMemPolicy) -> Self {
+        match p {
+            HostMemPolicy::Default => host::HostMemPolicy::Default,
+            HostMemPolicy::Preferred => host::HostMemPolicy::Preferred,
+            HostMemPolicy::Bind => host::HostMemPolicy::Bind,
+            HostMemPolicy::Interleave => host::HostMemPolicy::Interleave,
+        }
+    }
+}
+
+/// Guest RAM as a subclass's `alloc` hook produced it: a [`Mapping`] plus
+/// whatever the subclass keeps alongside (a file backend keeps its file's
+/// origin, so that a failed creation can remove a file it created).
+pub trait HostMemory: Any + Send + Sync + fmt::Debug {
+    /// The mapping.
+    fn mapping(&self) -> &Mapping;
+
+    /// Called instead of a plain drop when creating the backend fails after
+    /// `alloc` succeeded: undo side effects such as a created file.
+    fn abandon(self: Box<Self>) {}
+
+    /// Upcast, so that a subclass can find its own type again.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl HostMemory for Mapping {
+    fn mapping(&self) -> &Mapping {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The `alloc` hook: maps the memory for a backend whose properties are
+/// set. Read the base properties with [`settings`].
+pub type AllocFn = Arc<dyn Fn(&Object) -> Result<Box<dyn HostMemory>> + Send + Sync>;
+
+/// The class data of `memory-backend` (QEMU's `HostMemoryBackendClass`).
+/// A concrete subclass installs `alloc` in its `class_init`:
+/// `class.data_mut::<MemoryBackendClass>().alloc = Some(...)`.
+#[derive(Clone, Default)]
+pub struct MemoryBackendClass {
+    /// Maps the memory; called first by `complete`.
+    pub alloc: Option<AllocFn>,
+}
+
+impl fmt::Debug for MemoryBackendClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBackendClass")
+            .field("alloc", &self.alloc.is_some())
+            .finish()
+    }
+}
+
+/// The `memory-backend` level of an object's state.
+struct MemoryBackendState {
+    size: u64,
+    share: bool,
+    reserve: bool,
+    prealloc: bool,
+    prealloc_threads: u32,
+    prealloc_context: Link,
+    merge: bool,
+    dump: bool,
+    policy: HostMemPolicy,
+    /// Bit n set: node n (n < 128 = MAX_NODES).
+    host_nodes: u128,
+    use_canonical_path: bool,
+    memory: Option<Arc<dyn HostMemory>>,
+    users: Arc<AtomicUsize>,
+}
+
+impl Default for MemoryBackendState {
+    /// The values QEMU 10.0.2 reads back from a fresh backend (`-machine
+    /// none`, one vCPU, a host with KSM).
+    fn default() -> Self {
+        MemoryBackendState {
+            size: 0,
+            share: false,
+            reserve: true,
+            prealloc: false,
+            prealloc_threads: 1,
+            prealloc_context: Link::default(),
+            merge: true,
+            dump: true,
+            policy: HostMemPolicy::Default,
+            host_nodes: 0,
+            use_canonical_path: false,
+            memory: None,
+            users: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+fn state(obj: &Object) -> StateGuard<'_, MemoryBackendState> {
+    obj.state::<MemoryBackendState>()
+}
+
+fn nodes_of(mask: u128) -> Vec<u16> {
+    (0..MAX_NODES as u16)
+        .filter(|&n| mask & (1u128 << n) != 0)
+        .collect()
+}
+
+/// A [`HostError`] as the object model reports it (QEMU's text).
+pub fn host_error(e: HostError) -> Error {
+    Error::generic(e.to_string())
+}
+
+fn incompatible() -> Error {
+    Error::generic("'prealloc=on' and 'reserve=off' are incompatible")
+}
+
+/// A snapshot of a backend's `memory-backend` properties, for subclasses
+/// (their `alloc` hook) and for tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackendSettings {
+    /// `size` in bytes (0 when not set).
+    pub size: u64,
+    /// `share`.
+    pub share: bool,
+    /// `reserve`.
+    pub reserve: bool,
+    /// `prealloc`.
+    pub prealloc: bool,
+    /// `prealloc-threads`.
+    pub prealloc_threads: u32,
+    /// `merge`.
+    pub merge: bool,
+    /// `dump`.
+    pub dump: bool,
+    /// `policy`.
+    pub policy: HostMemPolicy,
+    /// `host-nodes`, ascending.
+    pub host_nodes: Vec<u16>,
+    /// `x-use-canonical-path-for-ramblock-id`.
+    pub use_canonical_path: bool,
+}
+
+/// The `memory-backend` properties of `obj`; `None` when it is not a
+/// memory backend.
+pub fn settings(obj: &Object) -> Option<BackendSettings> {
+    let s = obj.try_state::<MemoryBackendState>()?;
+    Some(BackendSettings {
+        size: s.size,
+        share: s.share,
+        reserve: s.reserve,
+        prealloc: s.prealloc,
+        prealloc_threads: s.prealloc_threads,
+        merge: s.merge,
+        dump: s.dump,
+        policy: s.policy,
+        host_nodes: nodes_of(s.host_nodes),
+        use_canonical_path: s.use_canonical_path,
+    })
+}
+
+/// The name QEMU gives the backend's memory region (and uses in messages
+/// and temporary file names): the id, or the canonical path when
+/// `x-use-canonical-path-for-ramblock-id` is on. Empty outside a tree.
+pub fn region_name(obj: &Object) -> String {
+    let canonical = obj
+        .try_state::<MemoryBackendState>()
+        .is_some_and(|s| s.use_canonical_path);
+    let name = if canonical {
+        obj.canonical_path()
+    } else {
+        obj.name()
+    };
+    name.unwrap_or_default()
+}
+
+/// A handle on a backend's guest RAM: dereferences to the [`Mapping`]
+/// (address, length, page size, fd, flags). It keeps the memory mapped
+/// while it exists, even after the backend object is deleted; use
+/// [`map`] to also keep the object from being deleted.
+#[derive(Clone)]
+pub struct BackendMemory(Arc<dyn HostMemory>);
+
+impl BackendMemory {
+    /// The memory as the subclass produced it (downcast with
+    /// [`HostMemory::as_any`]).
+    pub fn host_memory(&self) -> &dyn HostMemory {
+        &*self.0
+    }
+}
+
+impl Deref for BackendMemory {
+    type Target = Mapping;
+    fn deref(&self) -> &Mapping {
+        self.0.mapping()
+    }
+}
+
+impl fmt::Debug for BackendMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("BackendMemory").field(&self.0).finish()
+    }
+}
+
+/// The guest RAM of a created backend; `None` for other objects and for a
+/// backend whose creation has not finished.
+pub fn mapping(obj: &Object) -> Option<BackendMemory> {
+    obj.try_state::<MemoryBackendState>()?
+        .memory
+        .clone()
+        .map(BackendMemory)
+}
+
+/// A backend's guest RAM, marked in use: while any `MappedMemory` of a
+/// backend exists, `object-del` refuses with "object 'ID' is in use, can
+/// not be deleted" (QEMU's `host_memory_backend_set_mapped`).
+pub struct MappedMemory {
+    memory: BackendMemory,
+    users: Arc<AtomicUsize>,
+}
+
+impl Deref for MappedMemory {
+    type Target = Mapping;
+    fn deref(&self) -> &Mapping {
+        &self.memory
+    }
+}
+
+impl MappedMemory {
+    /// The memory, as an unmarked handle.
+    pub fn memory(&self) -> &BackendMemory {
+        &self.memory
+    }
+}
+
+impl Drop for MappedMemory {
+    fn drop(&mut self) {
+        self.users.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl fmt::Debug for MappedMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MappedMemory").field(&self.memory).finish()
+    }
+}
+
+/// Takes a backend's guest RAM for use by a device: the backend cannot be
+/// deleted until the returned value is dropped. Fails when `obj` is not a
+/// memory backend or is not created yet.
+pub fn map(obj: &Object) -> Result<MappedMemory> {
+    let s = obj.try_state::<MemoryBackendState>().ok_or_else(|| {
+        Error::generic(format!(
+            "object type '{}' is not a memory backend",
+            obj.type_name()
+        ))
+    })?;
+    let memory = s.memory.clone().ok_or_else(|| {
+        Error::generic(format!(
+            "memory backend '{}' has no memory yet",
+            obj.name().unwrap_or_default()
+        ))
+    })?;
+    s.users.fetch_add(1, Ordering::AcqRel);
+    Ok(MappedMemory {
+        memory: BackendMemory(memory),
+        users: s.users.clone(),
+    })
+}
+
+/// Whether a device maps the backend (see [`map`]).
+pub fn is_mapped(obj: &Object) -> bool {
+    obj.try_state::<MemoryBackendState>()
+        .is_some_and(|s| s.users.load(Ordering::Acquire) > 0)
+}
+
+/// One element of `query-memdev` (QAPI's `Memdev`), serialized in QEMU's
+/// shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memdev {
+    /// The backend's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `size` in bytes.
+    pub size: u64,
+    /// `merge`.
+    pub merge: bool,
+    /// `dump`.
+    pub dump: bool,
+    /// `prealloc`: true after a successful preallocation, also a late one.
+    pub prealloc: bool,
+    /// `share`.
+    pub share: bool,
+    /// `reserve` (QEMU reports it on Linux builds, as here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserve: Option<bool>,
+    /// `host-nodes`, ascending.
+    #[serde(rename = "host-nodes")]
+    pub host_nodes: Vec<u16>,
+    /// `policy`.
+    pub policy: HostMemPolicy,
+}
+
+/// `query-memdev`: one [`Memdev`] per memory backend below `/objects`, in
+/// creation order (QEMU lists them in hash order; clients sort).
+pub fn query_memdev(tree: &ObjectTree) -> Vec<Memdev> {
+    tree.objects()
+        .children()
+        .into_iter()
+        .filter_map(|(id, obj)| {
+            let s = settings(&obj)?;
+            Some(Memdev {
+                id: Some(id),
+                size: s.size,
+                merge: s.merge,
+                dump: s.dump,
+                prealloc: s.prealloc,
+                share: s.share,
+                reserve: Some(s.reserve),
+                host_nodes: s.host_nodes,
+                policy: s.policy,
+            })
+        })
+        .collect()
+}
+
+// ---- setters with side effects -------------------------------------------
+
+fn set_size(obj: &Object, v: Size) -> Result<()> {
+    if v.0 == 0 {
+        return Err(Error::PropertyValueRefused {
+            name: "size".into(),
+            type_name: obj.type_name().to_owned(),
+            value: "0".into(),
+        });
+    }
+    state(obj).size = v.0;
+    Ok(())
+}
+
+fn set_reserve(obj: &Object, v: bool) -> Result<()> {
+    let mut s = state(obj);
+    if !v && s.prealloc {
+        return Err(incompatible());
+    }
+    s.reserve = v;
+    Ok(())
+}
+
+fn set_prealloc_threads(obj: &Object, v: u32) -> Result<()> {
+    if v == 0 {
+        return Err(Error::PropertyValueRefused {
+            name: "prealloc-threads".into(),
+            type_name: obj.type_name().to_owned(),
+            value: "0".into(),
+        });
+    }
+    state(obj).prealloc_threads = v;
+    Ok(())
+}
+
+fn set_merge(obj: &Object, v: bool) -> Result<()> {
+    let mut s = state(obj);
+    if let Some(mem) = &s.memory {
+        if v != s.merge {
+            // QEMU ignores the outcome (a kernel without KSM refuses).
+            let _ = mem.mapping().set_mergeable(v);
+        }
+    }
+    s.merge = v;
+    Ok(())
+}
+
+fn set_dump(obj: &Object, v: bool) -> Result<()> {
+    let mut s = state(obj);
+    if let Some(mem) = &s.memory {
+        if v != s.dump {
+            let _ = mem.mapping().set_dump(v);
+        }
+    }
+    s.dump = v;
+    Ok(())
+}
+
+fn set_host_nodes(obj: &Object, nodes: Vec<u16>) -> Result<()> {
+    let mut mask = 0u128;
+    for n in nodes {
+        if u32::from(n) >= MAX_NODES {
+            return Err(host_error(HostError::NumaInvalidNode(n.into())));
+        }
+        mask |= 1u128 << n;
+    }
+    // QEMU ORs the nodes into the set; nothing ever clears it.
+    state(obj).host_nodes |= mask;
+    Ok(())
+}
+
+fn set_prealloc(obj: &Object, v: bool) -> Result<()> {
+    let (memory, threads, context) = {
+        let mut s = state(obj);
+        if v && !s.reserve {
+            return Err(incompatible());
+        }
+        match &s.memory {
+            None => {
+                s.prealloc = v;
+                return Ok(());
+            }
+            // Once allocated, only false -> true does anything.
+            Some(_) if !v || s.prealloc => return Ok(()),
+            Some(m) => (
+                m.clone(),
+                s.prealloc_threads,
+                s.prealloc_context.get().cloned(),
+            ),
+        }
+    };
+    prealloc(memory.mapping(), threads, context.as_ref())?;
+    state(obj).prealloc = true;
+    Ok(())
+}
+
+/// Preallocates `mapping` with `threads` threads in the affinity of
+/// `context` (a `thread-context`).
+fn prealloc(mapping: &Mapping, threads: u32, context: Option<&Object>) -> Result<()> {
+    let affinity = context.map(thread_context::affinity).transpose()?;
+    mapping
+        .prealloc(threads as usize, affinity.as_ref())
+        .map_err(host_error)
+}
+
+// ---- complete ---------------------------------------------------------------
+
+fn complete(obj: &Object) -> Result<()> {
+    let alloc = obj
+        .class()
+        .data::<MemoryBackendClass>()
+        .and_then(|c| c.alloc.clone())
+        .ok_or_else(|| {
+            Error::generic(format!(
+                "memory backend type '{}' has no alloc hook",
+                obj.type_name()
+            ))
+        })?;
+    let memory = alloc(obj)?;
+    match setup(obj, memory.mapping()) {
+        Ok(()) => {
+            state(obj).memory = Some(Arc::from(memory));
+            Ok(())
+        }
+        Err(e) => {
+            memory.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// Steps 2–4 of `complete`: madvise, NUMA, preallocation.
+fn setup(obj: &Object, mapping: &Mapping) -> Result<()> {
+    let (merge, dump, policy, nodes, prealloc_on, threads, context) = {
+        let s = state(obj);
+        (
+            s.merge,
+            s.dump,
+            s.policy,
+            nodes_of(s.host_nodes),
+            s.prealloc,
+            s.prealloc_threads,
+            s.prealloc_context.get().cloned(),
+        )
+    };
+    if merge {
+        let _ = mapping.set_mergeable(true);
+    }
+    if !dump {
+        let _ = mapping.set_dump(false);
+    }
+    mapping
+        .bind_numa(policy.into(), &nodes)
+        .map_err(host_error)?;
+    if prealloc_on {
+        prealloc(mapping, threads, context.as_ref())?;
+    }
+    Ok(())
+}
+
+/// The registration of `memory-backend`.
+pub fn type_info() -> TypeInfo {
+    TypeInfo::new(TYPE_MEMORY_BACKEND)
+        .parent("object")
+        .abstract_type(true)
+        .interface_impl("user-creatable")
+        .state::<MemoryBackendState>()
+        .class_init(|c| {
+            c.property::<Size>("size")
+                .qom_type("int")
+                .getter(|o| Ok(Size(state(o).size)))
+                .setter(set_size)
+                .locked_with(LockStyle::Unquoted)
+                .required()
+                .description("Size of the memory region (ex: 500M)");
+            c.field("share", |s: &mut MemoryBackendState| &mut s.share)
+                .locked_with(LockStyle::Value)
+                .description("Mark the memory as private to QEMU or shared");
+            c.property::<bool>("reserve")
+                .getter(|o| Ok(state(o).reserve))
+                .setter(set_reserve)
+                .locked_with(LockStyle::Value)
+                .description("Reserve swap space (or huge pages) if applicable");
+            c.property::<bool>("prealloc")
+                .getter(|o| Ok(state(o).prealloc))
+                .setter(set_prealloc)
+                .description("Preallocate memory");
+            c.property::<u32>("prealloc-threads")
+                .qom_type("int")
+                .getter(|o| Ok(state(o).prealloc_threads))
+                .setter(set_prealloc_threads)
+                .description("Number of CPU threads to use for prealloc");
+            c.link(
+                "prealloc-context",
+                TYPE_THREAD_CONTEXT,
+                |s: &mut MemoryBackendState| &mut s.prealloc_context,
+            )
+            .description("Context to use for creating CPU threads for preallocation");
+            c.property::<bool>("merge")
+                .getter(|o| Ok(state(o).merge))
+                .setter(set_merge)
+                .description("Mark memory as mergeable");
+            c.property::<bool>("dump")
+                .getter(|o| Ok(state(o).dump))
+                .setter(set_dump)
+                .description("Set to 'off' to exclude from core dump");
+            c.field("policy", |s: &mut MemoryBackendState| &mut s.policy)
+                .description("Set the NUMA policy");
+            c.property::<Vec<u16>>("host-nodes")
+                .qom_type("int")
+                .getter(|o| Ok(nodes_of(state(o).host_nodes)))
+                .setter(set_host_nodes)
+                .description("Binds memory to the list of NUMA host nodes");
+            c.field(
+                "x-use-canonical-path-for-ramblock-id",
+                |s: &mut MemoryBackendState| &mut s.use_canonical_path,
+            );
+            let uc = c.data_mut::<UserCreatableClass>();
+            uc.complete = Some(Arc::new(complete));
+            uc.can_be_deleted = Some(Arc::new(|o| !is_mapped(o)));
+            c.data_mut::<MemoryBackendClass>();
+            Ok(())
+        })
+}
+
+/// Registers `thread-context` and the abstract `memory-backend` (each only
+/// when not registered yet, so several backend crates may call this).
+pub fn register(types: &TypeRegistry) -> Result<()> {
+    thread_context::register(types)?;
+    match types.register(type_info()) {
+        Err(Error::DuplicateType(_)) => Ok(()),
+        r => r,
+    }
+}

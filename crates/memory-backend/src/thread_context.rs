@@ -1,0 +1,239 @@
+//! The `thread-context` type: a parked thread whose CPU affinity new
+//! threads (a memory backend's preallocation threads) take over.
+//!
+//! QEMU's `thread-context` creates a thread at `complete` and spawns the
+//! preallocation threads from inside it, so they inherit its affinity. Here
+//! the context thread exists too (its id is `thread-id`, and `cpu-affinity`
+//! reads its real affinity back), and preallocation threads copy its
+//! current affinity with `sched_setaffinity` when they start: the same
+//! outcome without a thread hop.
+//!
+//! | property | QOM type | access | meaning |
+//! |---|---|---|---|
+//! | `cpu-affinity` | `int` (a list of CPU numbers) | read/write | the CPUs threads may run on |
+//! | `node-affinity` | `int` (a list of NUMA nodes) | write-only | the CPUs of these nodes (`/sys/devices/system/node/nodeN/cpulist`) |
+//! | `thread-id` | `int` | read-only | the context thread's id, -1 before creation |
+//!
+//! Both affinities may be changed after creation; the change applies to
+//! the context thread and to threads started afterwards.
+
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use qom::{Error, Object, Result, TypeInfo, TypeRegistry, UserCreatableClass};
+use rustix::process::Pid;
+use rustix::thread::CpuSet;
+
+use crate::host::strerror;
+
+/// The QOM type name.
+pub const TYPE_THREAD_CONTEXT: &str = "thread-context";
+
+/// Which property gave the affinity requested before creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Cpus,
+    Nodes,
+}
+
+/// The parked context thread; stopped and joined on drop.
+#[derive(Debug)]
+struct ContextThread {
+    tid: Pid,
+    stop: Option<mpsc::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl ContextThread {
+    fn spawn(name: String) -> Result<ContextThread> {
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let _ = tid_tx.send(rustix::thread::gettid());
+                // Parked until the sender goes away.
+                let _ = stop_rx.recv();
+            })
+            .map_err(|e| Error::generic(format!("cannot create the context thread: {e}")))?;
+        let mut thread = ContextThread {
+            tid: Pid::INIT,
+            stop: Some(stop_tx),
+            handle: Some(handle),
+        };
+        thread.tid = tid_rx
+            .recv()
+            .map_err(|_| Error::generic("the context thread ended before it started"))?;
+        Ok(thread)
+    }
+}
+
+impl Drop for ContextThread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ThreadContextState {
+    /// Requested before creation; applied by `complete`.
+    init: Option<(Source, CpuSet)>,
+    thread: Option<ContextThread>,
+}
+
+fn state(obj: &Object) -> qom::StateGuard<'_, ThreadContextState> {
+    obj.state::<ThreadContextState>()
+}
+
+/// Parses a Linux CPU list such as `0-3,8,10-11` (the format of
+/// `/sys/devices/system/node/nodeN/cpulist`). Malformed parts are skipped.
+pub fn parse_cpu_list(text: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let mut ends = part.splitn(2, '-').map(|x| x.trim().parse::<usize>());
+        match (ends.next(), ends.next()) {
+            (Some(Ok(a)), None) => cpus.push(a),
+            (Some(Ok(a)), Some(Ok(b))) if b >= a && b < CpuSet::MAX_CPU => cpus.extend(a..=b),
+            _ => {}
+        }
+    }
+    cpus
+}
+
+/// The CPUs of NUMA node `node`, from sysfs; empty when the node does not
+/// exist (QEMU ignores such nodes too).
+pub fn node_cpus(node: u16) -> Vec<usize> {
+    std::fs::read_to_string(format!("/sys/devices/system/node/node{node}/cpulist"))
+        .map(|s| parse_cpu_list(&s))
+        .unwrap_or_default()
+}
+
+/// The CPU numbers in a set, ascending.
+pub fn cpu_list(set: &CpuSet) -> Vec<usize> {
+    (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect()
+}
+
+fn cpus_to_set(cpus: &[usize]) -> Result<CpuSet> {
+    let mut set = CpuSet::new();
+    for &c in cpus {
+        if c >= CpuSet::MAX_CPU {
+            return Err(Error::generic(format!(
+                "Invalid CPU number: {c} (this host supports CPUs 0 to {})",
+                CpuSet::MAX_CPU - 1
+            )));
+        }
+        set.set(c);
+    }
+    Ok(set)
+}
+
+fn apply(obj: &Object, source: Source, set: CpuSet) -> Result<()> {
+    let mut s = state(obj);
+    if let Some(t) = &s.thread {
+        return rustix::thread::sched_setaffinity(Some(t.tid), &set)
+            .map_err(|e| Error::generic(format!("Setting CPU affinity failed: {}", strerror(e))));
+    }
+    if matches!(s.init, Some((old, _)) if old != source) {
+        return Err(Error::generic("Mixing CPU and node affinity not supported"));
+    }
+    s.init = Some((source, set));
+    Ok(())
+}
+
+fn set_cpu_affinity(obj: &Object, cpus: Vec<u16>) -> Result<()> {
+    if cpus.is_empty() {
+        return Err(Error::generic("CPU list is empty"));
+    }
+    let cpus: Vec<usize> = cpus.into_iter().map(usize::from).collect();
+    apply(obj, Source::Cpus, cpus_to_set(&cpus)?)
+}
+
+fn set_node_affinity(obj: &Object, nodes: Vec<u16>) -> Result<()> {
+    if nodes.is_empty() {
+        return Err(Error::generic("Node list is empty"));
+    }
+    let cpus: Vec<usize> = nodes.into_iter().flat_map(node_cpus).collect();
+    if cpus.is_empty() {
+        return Err(Error::generic("The nodes select no CPUs"));
+    }
+    apply(obj, Source::Nodes, cpus_to_set(&cpus)?)
+}
+
+fn get_cpu_affinity(obj: &Object) -> Result<Vec<u16>> {
+    let set = affinity(obj)?;
+    Ok(cpu_list(&set)
+        .into_iter()
+        .filter_map(|c| u16::try_from(c).ok())
+        .collect())
+}
+
+fn complete(obj: &Object) -> Result<()> {
+    let id = obj.name().unwrap_or_default();
+    // Linux keeps 15 bytes of a thread name.
+    let mut name = format!("TC {id}");
+    while name.len() > 15 {
+        name.pop();
+    }
+    let thread = ContextThread::spawn(name)?;
+    let mut s = state(obj);
+    if let Some((_, set)) = s.init.take() {
+        rustix::thread::sched_setaffinity(Some(thread.tid), &set)
+            .map_err(|e| Error::generic(format!("Setting CPU affinity failed: {}", strerror(e))))?;
+    }
+    s.thread = Some(thread);
+    Ok(())
+}
+
+/// The affinity threads started in this context get: the context thread's
+/// current affinity once the object is created, the requested one before.
+/// Fails for objects that are not a `thread-context`, and before creation
+/// when no affinity was requested ("Object not initialized yet", as QEMU).
+pub fn affinity(obj: &Object) -> Result<CpuSet> {
+    let s = obj
+        .try_state::<ThreadContextState>()
+        .ok_or_else(|| Error::generic(format!("'{}' is not a thread-context", obj.type_name())))?;
+    match (&s.thread, &s.init) {
+        (Some(t), _) => rustix::thread::sched_getaffinity(Some(t.tid))
+            .map_err(|e| Error::generic(format!("Getting CPU affinity failed: {}", strerror(e)))),
+        (None, Some((_, set))) => Ok(*set),
+        (None, None) => Err(Error::generic("Object not initialized yet")),
+    }
+}
+
+/// The id of the context thread (`thread-id`), once created.
+pub fn thread_id(obj: &Object) -> Option<i32> {
+    obj.try_state::<ThreadContextState>()?
+        .thread
+        .as_ref()
+        .map(|t| t.tid.as_raw_nonzero().get())
+}
+
+/// Registers `thread-context` (user-creatable, parent `object`). Does
+/// nothing when the type is already registered.
+pub fn register(types: &TypeRegistry) -> Result<()> {
+    let info = TypeInfo::new(TYPE_THREAD_CONTEXT)
+        .parent("object")
+        .interface_impl("user-creatable")
+        .state::<ThreadContextState>()
+        .class_init(|c| {
+            c.property::<Vec<u16>>("cpu-affinity")
+                .qom_type("int")
+                .getter(get_cpu_affinity)
+                .setter(set_cpu_affinity);
+            c.property::<Vec<u16>>("node-affinity")
+                .qom_type("int")
+                .setter(set_node_affinity);
+            c.property::<i64>("thread-id")
+                .qom_type("int")
+                .getter(|o| Ok(thread_id(o).map_or(-1, i64::from)));
+            c.data_mut::<UserCreatableClass>().complete = Some(Arc::new(complete));
+            Ok(())
+        });
+    match types.register(info) {
+        Err(Error::DuplicateType(_)) => Ok(()),
+        r => r,
+    }
+}
