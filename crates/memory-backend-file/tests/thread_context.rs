@@ -96,7 +96,17 @@ fn context_thread_gets_the_affinity() {
     // The context thread ends with the object.
     drop(tc);
     t.object_del("tc").unwrap();
-    assert!(!std::path::Path::new(&format!("/proc/self/task/{tid}")).exists());
+    // The thread is joined; the kernel reaps its /proc entry a moment
+    // after the join returns, so give it a bounded while.
+    let task = format!("/proc/self/task/{tid}");
+    let gone = (0..200).any(|_| {
+        let gone = !std::path::Path::new(&task).exists();
+        if !gone {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        gone
+    });
+    assert!(gone, "{task} still exists");
 }
 
 #[test]

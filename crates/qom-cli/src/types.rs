@@ -6,5 +6,7 @@ use qom::TypeRegistry;
 /// A registry with everything this binary offers.
 pub fn registry() -> qom::Result<TypeRegistry> {
     let types = TypeRegistry::with_builtins();
+    // memory-backend-file brings memory-backend and thread-context along.
+    types.install(memory_backend_file::register)?;
     Ok(types)
 }

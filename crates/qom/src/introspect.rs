@@ -139,27 +139,34 @@ impl TypeRegistry {
         let Some(class) = self.find_class(type_name)? else {
             return self.object_help();
         };
-        let mut props: Vec<&Arc<Property>> =
-            class.properties().filter(|p| p.is_writable()).collect();
-        props.sort_by(|a, b| a.name().cmp(b.name()));
+        let props: Vec<&Arc<Property>> = class.properties().filter(|p| p.is_writable()).collect();
         if props.is_empty() {
             return Ok(format!("There are no options for {type_name}.\n"));
         }
-        let mut s = format!("{type_name} options:\n");
-        for p in props {
-            let mut line = format!("  {}=<{}>", p.name(), p.qom_type());
-            if p.description().is_some() || p.default_value().is_some() {
-                while line.len() < 24 {
-                    line.push(' ');
+        // QEMU sorts the finished lines, so `prealloc-context=` comes
+        // before `prealloc=` ('-' sorts before '=').
+        let mut lines: Vec<String> = props
+            .iter()
+            .map(|p| {
+                let mut line = format!("  {}=<{}>", p.name(), p.qom_type());
+                if p.description().is_some() || p.default_value().is_some() {
+                    while line.len() < 24 {
+                        line.push(' ');
+                    }
+                    line.push_str(" - ");
                 }
-                line.push_str(" - ");
-            }
-            if let Some(d) = p.description() {
-                line.push_str(d);
-            }
-            if let Some(v) = p.default_value() {
-                line.push_str(&format!(" (default: {})", default_for_help(v)));
-            }
+                if let Some(d) = p.description() {
+                    line.push_str(d);
+                }
+                if let Some(v) = p.default_value() {
+                    line.push_str(&format!(" (default: {})", default_for_help(v)));
+                }
+                line
+            })
+            .collect();
+        lines.sort();
+        let mut s = format!("{type_name} options:\n");
+        for line in lines {
             s.push_str(&line);
             s.push('\n');
         }

@@ -59,10 +59,8 @@ pub struct Property {
 }
 
 /// A property's getter before type erasure.
-#[allow(clippy::type_complexity)]
 pub(crate) struct TypedGet<V>(pub(crate) Box<dyn Fn(&Object) -> Result<V> + Send + Sync>);
 /// A property's setter before type erasure.
-#[allow(clippy::type_complexity)]
 pub(crate) struct TypedSet<V>(pub(crate) Box<dyn Fn(&Object, V) -> Result<()> + Send + Sync>);
 
 impl fmt::Debug for Property {
