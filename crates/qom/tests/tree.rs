@@ -270,3 +270,67 @@ fn child_names_must_be_unique() {
         "a child has one parent"
     );
 }
+
+#[derive(Default)]
+struct Dev {
+    backend: Link,
+}
+
+/// QEMU's delchild case: a device with a child bus, a child backend on the
+/// bus, and a link from the device to the backend. Unparenting the device
+/// cascades through the unparent hooks without a crash, and frees all three.
+#[test]
+fn unparent_cascades_through_children_and_links() {
+    use qom::ObjectClass;
+    use std::sync::{Arc, Mutex};
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let types = TypeRegistry::with_builtins();
+    for name in ["dummy-dev", "dummy-bus", "dummy-backend"] {
+        let l = log.clone();
+        let mut info = TypeInfo::new(name).parent("object").class_init(move |c| {
+            let l = l.clone();
+            c.data_mut::<ObjectClass>().unparent = Some(Arc::new(move |o| {
+                l.lock().unwrap().push(o.type_name().to_owned());
+                // The bus drops the device's link to the backend, as QEMU's
+                // test does from its unparent hook.
+                if o.type_name() == "dummy-bus" {
+                    if let Some(dev) = o.parent() {
+                        dev.state::<Dev>().backend.replace(None);
+                    }
+                }
+            }));
+            if name == "dummy-dev" {
+                c.link("backend", "dummy-backend", |s: &mut Dev| &mut s.backend);
+            }
+            Ok(())
+        });
+        if name == "dummy-dev" {
+            info = info.state::<Dev>();
+        }
+        types.register(info).unwrap();
+    }
+    let tree = ObjectTree::new(types).unwrap();
+    let dev = tree.new_object("dummy-dev").unwrap();
+    tree.objects().add_child("dev", &dev).unwrap();
+    let bus = tree.new_object("dummy-bus").unwrap();
+    dev.add_child("bus", &bus).unwrap();
+    let backend = tree.new_object("dummy-backend").unwrap();
+    bus.add_child("backend", &backend).unwrap();
+    tree.qom_set(
+        "/objects/dev",
+        "backend",
+        &json!("/objects/dev/bus/backend"),
+    )
+    .unwrap();
+    let weaks = [dev.downgrade(), bus.downgrade(), backend.downgrade()];
+    drop((bus, backend));
+    dev.unparent();
+    drop(dev);
+    assert!(
+        weaks.iter().all(|w| w.upgrade().is_none()),
+        "everything is freed"
+    );
+    let log = log.lock().unwrap();
+    assert_eq!(log[0], "dummy-dev");
+    assert!(log.contains(&"dummy-bus".to_owned()) && log.contains(&"dummy-backend".to_owned()));
+}
