@@ -58,4 +58,6 @@ pub mod server;
 pub use commands::{Commands, Handler, RegisterError};
 pub use json_stream::{JsonError, JsonStream, Limits};
 pub use protocol::{Capability, ProtocolConfig, Session, VersionInfo};
-pub use server::{bind_unix, Server, ServerConfig, ServerError, ServerHandle, StopReason};
+pub use server::{
+    bind_unix, BoundSocket, Server, ServerConfig, ServerError, ServerHandle, StopReason,
+};

@@ -380,14 +380,22 @@ impl Server {
     /// `quit` or a stop; the socket file is removed afterwards.
     pub fn serve_unix(&self, path: impl AsRef<Path>) -> Result<StopReason, ServerError> {
         let path = path.as_ref();
-        let listener = bind_unix(path)?;
-        self.serve_listener(listener, Some(path.to_path_buf()))
+        let bound = bind_unix(path)?;
+        self.serve_bound(bound)
             .map_err(io_err(format!("serving {}", path.display())))
     }
 
-    /// Serve an already bound listener until `quit` or a stop, one thread per
-    /// client. If the listener has a path, the socket file is removed
-    /// afterwards.
+    /// Serve a socket made by [`bind_unix`] until `quit` or a stop, one
+    /// thread per client; the socket file is removed afterwards.
+    pub fn serve_bound(&self, bound: BoundSocket) -> io::Result<StopReason> {
+        self.serve_listener(bound.listener, Some(bound.path))
+    }
+
+    /// Serve a listener bound by the caller until `quit` or a stop, one
+    /// thread per client. If the listener has a path, the socket file is
+    /// removed afterwards. (For a socket made by [`bind_unix`], use
+    /// [`serve_bound`](Self::serve_bound): its listener was bound under a
+    /// temporary name, so it does not know its final path.)
     pub fn serve_unix_listener(&self, listener: UnixListener) -> io::Result<StopReason> {
         let path = listener.local_addr()?.as_pathname().map(Path::to_path_buf);
         self.serve_listener(listener, path)
@@ -487,7 +495,7 @@ fn serve_socket(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<StopReas
 /// A stale socket at `path` (nobody accepting) is replaced; a live one gives
 /// [`ServerError::InUse`]; anything that is not a socket gives
 /// [`ServerError::NotASocket`] and is left alone.
-pub fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
+pub fn bind_unix(path: &Path) -> Result<BoundSocket, ServerError> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
             if UnixStream::connect(path).is_ok() {
@@ -510,11 +518,34 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))
             .map_err(io_err(format!("chmod {}", tmp.display())))?;
         fs::rename(&tmp, path).map_err(io_err(format!("renaming socket to {}", path.display())))?;
-        Ok(listener)
+        Ok(BoundSocket {
+            listener,
+            path: path.to_path_buf(),
+        })
     })();
     let _ = fs::remove_file(&tmp);
     let _ = fs::remove_dir(&dir);
     result
+}
+
+/// A listening socket made by [`bind_unix`], with the path it lives at.
+#[derive(Debug)]
+pub struct BoundSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl BoundSocket {
+    /// Where the socket is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The listener and its path. Note that the listener's own
+    /// `local_addr()` names the temporary place it was bound at.
+    pub fn into_parts(self) -> (UnixListener, PathBuf) {
+        (self.listener, self.path)
+    }
 }
 
 fn private_dir(parent: &Path) -> Result<PathBuf, ServerError> {
