@@ -49,6 +49,25 @@
 //! assert_eq!(next(), json!({"return": {}}));
 //! assert_eq!(worker.join().unwrap().unwrap(), StopReason::Quit);
 //! ```
+//!
+//! # Compatibility notes
+//!
+//! Checked against QEMU 10.0.2's recorded transcripts (the protocol
+//! scenarios match exactly) and its `tests/qtest/qmp-test.c` cases. Known
+//! differences:
+//! * the greeting offers `oob` by default, as QEMU 10 does; enabling it is
+//!   accepted, but no command runs out of band (`exec-oob` gets QEMU's
+//!   "does not support OOB" error). [`ProtocolConfig::capabilities`] can
+//!   offer nothing instead (`"capabilities": []`);
+//! * the stdio transport returns at end of input (QEMU keeps running);
+//! * a Unix socket serves many clients at once (QEMU: one at a time);
+//! * the default size and token-count bounds are smaller than QEMU's
+//!   ([`Limits`]); the error texts are QEMU's;
+//! * floating-point numbers are written in shortest form (QEMU: `%.17g`),
+//!   and a number too large for a double saturates instead of becoming
+//!   infinite;
+//! * when several members of a request are wrong, the first in input order
+//!   is reported (QEMU: hash-table order).
 
 pub mod commands;
 pub mod json_stream;
