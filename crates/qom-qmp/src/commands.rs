@@ -1,0 +1,323 @@
+//! The command table.
+//!
+//! [`Commands::new`] starts with the four commands that belong to the
+//! protocol itself: `qmp_capabilities`, `query-version`, `query-commands`
+//! and `quit`. Anything else is registered by other crates with
+//! [`Commands::register`]: a name and a handler that receives the request's
+//! `arguments` object and returns the `return` value or a [`qom::Error`],
+//! whose class and text become the QMP error.
+//!
+//! Handlers validate their own arguments; [`check_arguments`] does that with
+//! QEMU's messages for the common cases.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+/// A command implementation: arguments in, `return` value or error out.
+pub type Handler = Arc<dyn Fn(&Map<String, Value>) -> Result<Value, qom::Error> + Send + Sync>;
+
+/// The protocol's own commands, implemented by the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Builtin {
+    Capabilities,
+    QueryVersion,
+    QueryCommands,
+    Quit,
+}
+
+/// One entry of the table.
+#[derive(Clone)]
+pub(crate) enum Entry {
+    Builtin(Builtin),
+    Handler(Handler),
+}
+
+/// Why a command could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// A command of this name is already in the table.
+    Duplicate(String),
+    /// The name is empty or contains characters a QMP command name cannot have.
+    InvalidName(String),
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::Duplicate(n) => write!(f, "command '{n}' is already registered"),
+            RegisterError::InvalidName(n) => write!(f, "'{n}' is not a valid command name"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+/// The set of commands a server offers. Shared between connections
+/// (wrap it in an `Arc`); commands may be added at any time.
+pub struct Commands {
+    table: RwLock<BTreeMap<String, Entry>>,
+}
+
+impl fmt::Debug for Commands {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Commands")
+            .field("names", &self.names())
+            .finish()
+    }
+}
+
+impl Default for Commands {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Commands {
+    /// A table holding the built-in commands `qmp_capabilities`,
+    /// `query-version`, `query-commands` and `quit`.
+    pub fn new() -> Self {
+        let mut table = BTreeMap::new();
+        for (name, b) in [
+            ("qmp_capabilities", Builtin::Capabilities),
+            ("query-version", Builtin::QueryVersion),
+            ("query-commands", Builtin::QueryCommands),
+            ("quit", Builtin::Quit),
+        ] {
+            table.insert(name.to_owned(), Entry::Builtin(b));
+        }
+        Commands {
+            table: RwLock::new(table),
+        }
+    }
+
+    /// Add a command. Names are what QMP clients put in `execute`: ASCII
+    /// letters, digits, `-` and `_`. A name already present (including the
+    /// built-ins) is refused.
+    ///
+    /// ```
+    /// use qom_qmp::Commands;
+    /// use serde_json::json;
+    ///
+    /// let cmds = Commands::new();
+    /// cmds.register("x-echo", |args| Ok(json!(args))).unwrap();
+    /// assert!(cmds.contains("x-echo"));
+    /// assert!(cmds.register("quit", |_| Ok(json!({}))).is_err());
+    /// ```
+    pub fn register<F>(&self, name: &str, handler: F) -> Result<(), RegisterError>
+    where
+        F: Fn(&Map<String, Value>) -> Result<Value, qom::Error> + Send + Sync + 'static,
+    {
+        self.register_handler(name, Arc::new(handler))
+    }
+
+    /// [`register`](Self::register) for a handler that is already an `Arc`.
+    pub fn register_handler(&self, name: &str, handler: Handler) -> Result<(), RegisterError> {
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(RegisterError::InvalidName(name.to_owned()));
+        }
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        if table.contains_key(name) {
+            return Err(RegisterError::Duplicate(name.to_owned()));
+        }
+        table.insert(name.to_owned(), Entry::Handler(handler));
+        Ok(())
+    }
+
+    /// Whether a command of this name exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.read().contains_key(name)
+    }
+
+    /// All command names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+
+    pub(crate) fn lookup(&self, name: &str) -> Option<Entry> {
+        self.read().get(name).cloned()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+        // A panicking writer cannot leave the map inconsistent (insert is
+        // the only mutation), so a poisoned lock is still usable.
+        self.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The JSON type an argument must have, as QEMU's strict input visitor
+/// checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgType {
+    /// A string (`expected: string`).
+    Str,
+    /// `true` or `false` (`expected: boolean`).
+    Bool,
+    /// An integer that fits `i64` (`expected: integer`).
+    Int,
+    /// An integer that fits `u64`; negative `i64` values are accepted and
+    /// wrap, as in QEMU (`Parameter 'x' expects uint64`).
+    Uint64,
+    /// Any number (`expected: number`).
+    Number,
+    /// An object (`expected: object`).
+    Object,
+    /// An array (`expected: array`).
+    Array,
+    /// Any JSON value, including `null`.
+    Any,
+}
+
+impl ArgType {
+    fn check(self, name: &str, v: &Value) -> Result<(), qom::Error> {
+        let (ok, expected) = match self {
+            ArgType::Str => (v.is_string(), "string"),
+            ArgType::Bool => (v.is_boolean(), "boolean"),
+            ArgType::Int => (v.as_i64().is_some(), "integer"),
+            ArgType::Number => (v.is_number(), "number"),
+            ArgType::Object => (v.is_object(), "object"),
+            ArgType::Array => (v.is_array(), "array"),
+            ArgType::Any => (true, ""),
+            ArgType::Uint64 => {
+                if v.as_u64().is_some() || v.as_i64().is_some() {
+                    return Ok(());
+                }
+                return Err(qom::Error::ParameterExpects {
+                    name: name.to_owned(),
+                    what: "uint64".to_owned(),
+                });
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(qom::Error::InvalidParameterType {
+                name: name.to_owned(),
+                expected: expected.to_owned(),
+            })
+        }
+    }
+}
+
+/// One declared argument of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgSpec {
+    /// The member name.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: ArgType,
+    /// Whether it must be present.
+    pub required: bool,
+}
+
+impl ArgSpec {
+    /// A mandatory argument.
+    pub const fn required(name: &'static str, ty: ArgType) -> Self {
+        ArgSpec {
+            name,
+            ty,
+            required: true,
+        }
+    }
+
+    /// An optional argument.
+    pub const fn optional(name: &'static str, ty: ArgType) -> Self {
+        ArgSpec {
+            name,
+            ty,
+            required: false,
+        }
+    }
+}
+
+/// Check `args` against a declaration the way QEMU's generated code does:
+/// the declared members in order (missing → `Parameter 'x' is missing`,
+/// wrong type → `Invalid parameter type for 'x', expected: T`), then the
+/// first member that was not declared (`Parameter 'x' is unexpected`).
+///
+/// ```
+/// use qom_qmp::commands::{check_arguments, ArgSpec, ArgType};
+/// use serde_json::json;
+///
+/// let spec = [ArgSpec::required("path", ArgType::Str)];
+/// let args = json!({"path": 1});
+/// let err = check_arguments(args.as_object().unwrap(), &spec).unwrap_err();
+/// assert_eq!(err.to_string(), "Invalid parameter type for 'path', expected: string");
+/// ```
+pub fn check_arguments(args: &Map<String, Value>, spec: &[ArgSpec]) -> Result<(), qom::Error> {
+    for s in spec {
+        match args.get(s.name) {
+            None if s.required => return Err(qom::Error::MissingParameter(s.name.to_owned())),
+            None => {}
+            Some(v) => s.ty.check(s.name, v)?,
+        }
+    }
+    if let Some(extra) = args
+        .keys()
+        .find(|k| !spec.iter().any(|s| s.name == k.as_str()))
+    {
+        return Err(qom::Error::UnexpectedParameter(extra.clone()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn argument_checks_in_qemu_order() {
+        let spec = [
+            ArgSpec::required("a", ArgType::Int),
+            ArgSpec::optional("b", ArgType::Uint64),
+            ArgSpec::required("c", ArgType::Any),
+        ];
+        let e = check_arguments(&obj(json!({"z": 1})), &spec).unwrap_err();
+        assert_eq!(e.to_string(), "Parameter 'a' is missing");
+        let e = check_arguments(&obj(json!({"a": 1.5, "z": 1})), &spec).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Invalid parameter type for 'a', expected: integer"
+        );
+        let e = check_arguments(&obj(json!({"a": 1, "b": "x"})), &spec).unwrap_err();
+        assert_eq!(e.to_string(), "Parameter 'b' expects uint64");
+        let e = check_arguments(&obj(json!({"a": 1, "b": -1})), &spec).unwrap_err();
+        assert_eq!(e.to_string(), "Parameter 'c' is missing");
+        let e = check_arguments(&obj(json!({"a": 1, "c": null, "z": 1})), &spec).unwrap_err();
+        assert_eq!(e.to_string(), "Parameter 'z' is unexpected");
+        assert!(check_arguments(&obj(json!({"a": 1, "c": null})), &spec).is_ok());
+    }
+
+    #[test]
+    fn registration_rules() {
+        let c = Commands::new();
+        assert_eq!(
+            c.names(),
+            [
+                "qmp_capabilities",
+                "query-commands",
+                "query-version",
+                "quit"
+            ]
+        );
+        assert_eq!(
+            c.register("bad name", |_| Ok(Value::Null)),
+            Err(RegisterError::InvalidName("bad name".into()))
+        );
+        c.register("x", |_| Ok(Value::Null)).unwrap();
+        assert_eq!(
+            c.register("x", |_| Ok(Value::Null)),
+            Err(RegisterError::Duplicate("x".into()))
+        );
+    }
+}

@@ -1,0 +1,579 @@
+//! Transports: stdio and Unix sockets, one thread per client.
+//!
+//! A [`Server`] owns the shared state of all its connections: the command
+//! table, the list of connected clients (for events) and the stop flag. Any
+//! number of transports may run at once (each `serve_*` call blocks its
+//! thread); a `quit` from any client, or [`ServerHandle::stop`], ends all of
+//! them.
+//!
+//! Differences from QEMU worth knowing:
+//! * QEMU keeps running when `-qmp stdio` reaches end of input; here
+//!   [`Server::serve_stdio`] returns [`StopReason::EndOfInput`] so that the
+//!   caller can exit.
+//! * QEMU's `-qmp unix:` socket serves one client at a time; here every
+//!   connection is served at once, each with its own handshake.
+
+use crate::commands::Commands;
+use crate::json_stream::{JsonStream, Limits};
+use crate::protocol::{self, Action, ProtocolConfig, Session};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Settings of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Greeting contents.
+    pub protocol: ProtocolConfig,
+    /// Bounds on one input message.
+    pub limits: Limits,
+    /// How long a write to a socket client may block before the client is
+    /// dropped (a client that stops reading must not stall the others, for
+    /// example when an event is sent to everyone). `None`: no bound.
+    pub write_timeout: Option<Duration>,
+    /// Most socket clients served at once; further connections are closed
+    /// right away.
+    pub max_clients: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            protocol: ProtocolConfig::default(),
+            limits: Limits::default(),
+            write_timeout: Some(Duration::from_secs(10)),
+            max_clients: 128,
+        }
+    }
+}
+
+/// Why a `serve_*` call returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A client executed `quit`.
+    Quit,
+    /// The input of a single-connection transport (stdio) ended.
+    EndOfInput,
+    /// [`ServerHandle::stop`] was called.
+    Stopped,
+}
+
+/// Errors of the socket transport.
+#[derive(Debug)]
+pub enum ServerError {
+    /// Another live server is listening on the path.
+    InUse(PathBuf),
+    /// The path exists and is not a socket; it is left alone.
+    NotASocket(PathBuf),
+    /// Any other I/O error, with what was being done.
+    Io {
+        /// What failed.
+        context: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::InUse(p) => {
+                write!(f, "{}: another server is listening there", p.display())
+            }
+            ServerError::NotASocket(p) => write!(f, "{}: exists and is not a socket", p.display()),
+            ServerError::Io { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
+    let context = context.into();
+    move |source| ServerError::Io { context, source }
+}
+
+/// The writing side of one client, shared with event senders.
+struct Output {
+    writer: Mutex<Box<dyn Write + Send>>,
+    negotiated: AtomicBool,
+    /// Set after a failed write; nothing more is sent.
+    broken: AtomicBool,
+}
+
+impl Output {
+    fn send(&self, value: &Value) -> io::Result<()> {
+        if self.broken.load(Ordering::Acquire) {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client gone"));
+        }
+        let text = protocol::to_wire(value);
+        let mut w = lock(&self.writer);
+        let r = w.write_all(text.as_bytes()).and_then(|()| w.flush());
+        if r.is_err() {
+            self.broken.store(true, Ordering::Release);
+        }
+        r
+    }
+}
+
+struct Client {
+    output: Arc<Output>,
+    /// For socket clients: a second handle used to shut the socket down.
+    socket: Option<UnixStream>,
+}
+
+struct Shared {
+    commands: Arc<Commands>,
+    config: ServerConfig,
+    stopped: AtomicBool,
+    quit: AtomicBool,
+    next_id: AtomicU64,
+    clients: Mutex<HashMap<u64, Client>>,
+    /// Addresses of listeners to poke so that a blocked accept returns.
+    listeners: Mutex<Vec<SocketAddr>>,
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing guarded here is left half-updated by a panic.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn stop(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for c in lock(&self.clients).values() {
+            if let Some(s) = &c.socket {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        for addr in lock(&self.listeners).iter() {
+            // Wake the accept loop; it sees the flag and leaves.
+            let _ = UnixStream::connect_addr(addr);
+        }
+    }
+
+    fn emit(&self, name: &str, data: Option<Value>) {
+        let msg = protocol::event(name, data);
+        let outputs: Vec<Arc<Output>> = lock(&self.clients)
+            .values()
+            .map(|c| c.output.clone())
+            .collect();
+        for o in outputs {
+            if o.negotiated.load(Ordering::Acquire) {
+                let _ = o.send(&msg);
+            }
+        }
+    }
+
+    fn add_client(&self, output: Arc<Output>, socket: Option<UnixStream>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.clients).insert(id, Client { output, socket });
+        id
+    }
+
+    fn remove_client(&self, id: u64) {
+        lock(&self.clients).remove(&id);
+    }
+
+    /// Serve one connection until it ends, the server stops, or `quit`.
+    fn run_client(&self, mut reader: impl Read, output: Arc<Output>) -> io::Result<StopReason> {
+        let mut session = Session::new(self.commands.clone(), self.config.protocol.clone());
+        output.send(&session.greeting())?;
+        let mut stream = JsonStream::with_limits(self.config.limits);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut messages = Vec::new();
+        loop {
+            if self.stopped.load(Ordering::Acquire) {
+                return Ok(self.stop_reason());
+            }
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(StopReason::EndOfInput),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if self.stopped.load(Ordering::Acquire) => {
+                    drop(e);
+                    return Ok(self.stop_reason());
+                }
+                Err(e) => return Err(e),
+            };
+            stream.feed_into(&buf[..n], &mut messages);
+            for m in messages.drain(..) {
+                if self.stopped.load(Ordering::Acquire) {
+                    return Ok(self.stop_reason());
+                }
+                let reply = session.handle(m);
+                output
+                    .negotiated
+                    .store(session.is_negotiated(), Ordering::Release);
+                match reply.action {
+                    Action::Continue => output.send(&reply.response)?,
+                    Action::Quit => {
+                        self.emit("SHUTDOWN", Some(protocol::shutdown_event_data()));
+                        let sent = output.send(&reply.response);
+                        self.quit.store(true, Ordering::Release);
+                        self.stop();
+                        sent?;
+                        return Ok(StopReason::Quit);
+                    }
+                }
+            }
+        }
+    }
+
+    fn stop_reason(&self) -> StopReason {
+        if self.quit.load(Ordering::Acquire) {
+            StopReason::Quit
+        } else {
+            StopReason::Stopped
+        }
+    }
+}
+
+/// A cheap, clonable handle on a running server.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("stopped", &self.is_stopped())
+            .finish()
+    }
+}
+
+impl ServerHandle {
+    /// Stop serving: listeners stop accepting, socket clients are
+    /// disconnected, the socket file is removed. A stdio transport notices
+    /// at its next input.
+    pub fn stop(&self) {
+        self.shared.stop();
+    }
+
+    /// Whether the server was stopped (by [`stop`](Self::stop) or `quit`).
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Acquire)
+    }
+
+    /// Whether a client executed `quit`.
+    pub fn quit_requested(&self) -> bool {
+        self.shared.quit.load(Ordering::Acquire)
+    }
+
+    /// Send an event to every client that has completed the handshake.
+    pub fn emit_event(&self, name: &str, data: Option<Value>) {
+        self.shared.emit(name, data);
+    }
+
+    /// Number of connected clients (of all transports).
+    pub fn client_count(&self) -> usize {
+        lock(&self.shared.clients).len()
+    }
+}
+
+/// A QMP server over a shared command table.
+///
+/// ```no_run
+/// use qom_qmp::{Commands, Server};
+/// use std::sync::Arc;
+///
+/// let server = Server::new(Arc::new(Commands::new()));
+/// let reason = server.serve_stdio().expect("stdio");
+/// println!("stopped: {reason:?}");
+/// ```
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl Server {
+    /// A server with the default [`ServerConfig`].
+    pub fn new(commands: Arc<Commands>) -> Self {
+        Self::with_config(commands, ServerConfig::default())
+    }
+
+    /// A server with the given settings.
+    pub fn with_config(commands: Arc<Commands>, config: ServerConfig) -> Self {
+        Server {
+            shared: Arc::new(Shared {
+                commands,
+                config,
+                stopped: AtomicBool::new(false),
+                quit: AtomicBool::new(false),
+                next_id: AtomicU64::new(0),
+                clients: Mutex::new(HashMap::new()),
+                listeners: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// A handle to stop the server or send events from other threads.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The command table.
+    pub fn commands(&self) -> &Arc<Commands> {
+        &self.shared.commands
+    }
+
+    /// Serve one client on standard input and output, in this thread, until
+    /// end of input, `quit` or a stop.
+    pub fn serve_stdio(&self) -> io::Result<StopReason> {
+        self.serve_stream(io::stdin(), io::stdout())
+    }
+
+    /// Serve one client over any byte streams, in this thread. Returns when
+    /// `reader` reaches end of input, on `quit`, or on a stop noticed at the
+    /// next input.
+    pub fn serve_stream<R, W>(&self, reader: R, writer: W) -> io::Result<StopReason>
+    where
+        R: Read,
+        W: Write + Send + 'static,
+    {
+        let output = Arc::new(Output {
+            writer: Mutex::new(Box::new(writer)),
+            negotiated: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+        });
+        let id = self.shared.add_client(output.clone(), None);
+        let r = self.shared.run_client(reader, output);
+        self.shared.remove_client(id);
+        r
+    }
+
+    /// Serve one connected socket in this thread (for example one end of a
+    /// `UnixStream::pair()`). [`ServerHandle::stop`] disconnects it.
+    pub fn serve_unix_stream(&self, stream: UnixStream) -> io::Result<StopReason> {
+        serve_socket(&self.shared, stream)
+    }
+
+    /// Create a socket at `path` (see [`bind_unix`]) and serve it until
+    /// `quit` or a stop; the socket file is removed afterwards.
+    pub fn serve_unix(&self, path: impl AsRef<Path>) -> Result<StopReason, ServerError> {
+        let path = path.as_ref();
+        let bound = bind_unix(path)?;
+        self.serve_bound(bound)
+            .map_err(io_err(format!("serving {}", path.display())))
+    }
+
+    /// Serve a socket made by [`bind_unix`] until `quit` or a stop, one
+    /// thread per client; the socket file is removed afterwards.
+    pub fn serve_bound(&self, bound: BoundSocket) -> io::Result<StopReason> {
+        self.serve_listener(bound.listener, Some(bound.path))
+    }
+
+    /// Serve a listener bound by the caller until `quit` or a stop, one
+    /// thread per client. If the listener has a path, the socket file is
+    /// removed afterwards. (For a socket made by [`bind_unix`], use
+    /// [`serve_bound`](Self::serve_bound): its listener was bound under a
+    /// temporary name, so it does not know its final path.)
+    pub fn serve_unix_listener(&self, listener: UnixListener) -> io::Result<StopReason> {
+        let path = listener.local_addr()?.as_pathname().map(Path::to_path_buf);
+        self.serve_listener(listener, path)
+    }
+
+    fn serve_listener(
+        &self,
+        listener: UnixListener,
+        path: Option<PathBuf>,
+    ) -> io::Result<StopReason> {
+        let shared = &self.shared;
+        // Remember how to wake accept(): the final path if known (the bound
+        // name may be a temporary one), else the bound address.
+        let wake = match &path {
+            Some(p) => SocketAddr::from_pathname(p)?,
+            None => listener.local_addr()?,
+        };
+        let identity = path
+            .as_ref()
+            .and_then(|p| fs::metadata(p).ok())
+            .map(|m| (m.dev(), m.ino()));
+        lock(&shared.listeners).push(wake);
+        let mut threads: Vec<JoinHandle<()>> = Vec::new();
+        let result = loop {
+            if shared.stopped.load(Ordering::Acquire) {
+                break Ok(shared.stop_reason());
+            }
+            let stream = match listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12)) => {
+                    // Out of descriptors or memory: shed load, keep serving.
+                    thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                Err(e) => break Err(e),
+            };
+            if shared.stopped.load(Ordering::Acquire) {
+                break Ok(shared.stop_reason());
+            }
+            threads.retain(|t| !t.is_finished());
+            if threads.len() >= shared.config.max_clients {
+                continue; // dropping the stream closes it
+            }
+            let worker = shared.clone();
+            let spawned = thread::Builder::new()
+                .name("qmp-client".into())
+                .spawn(move || {
+                    let _ = serve_socket(&worker, stream);
+                });
+            if let Ok(t) = spawned {
+                threads.push(t);
+            }
+        };
+        shared.stop();
+        drop(listener);
+        for t in threads {
+            let _ = t.join();
+        }
+        if let (Some(p), Some(id)) = (&path, identity) {
+            // Remove the socket file only if it is still ours.
+            if let Ok(m) = fs::symlink_metadata(p) {
+                if (m.dev(), m.ino()) == id {
+                    let _ = fs::remove_file(p);
+                }
+            }
+        }
+        result
+    }
+}
+
+fn serve_socket(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<StopReason> {
+    stream.set_write_timeout(shared.config.write_timeout)?;
+    let reader = stream.try_clone()?;
+    let closer = stream.try_clone()?;
+    let output = Arc::new(Output {
+        writer: Mutex::new(Box::new(stream)),
+        negotiated: AtomicBool::new(false),
+        broken: AtomicBool::new(false),
+    });
+    let id = shared.add_client(output.clone(), Some(closer));
+    if shared.stopped.load(Ordering::Acquire) {
+        shared.remove_client(id);
+        return Ok(shared.stop_reason());
+    }
+    let r = shared.run_client(reader, output);
+    shared.remove_client(id);
+    r
+}
+
+/// Create a listening Unix socket at `path` that only the owner may use
+/// (mode 0600), without a window in which it is reachable with looser
+/// permissions and without touching the process umask: the socket is bound
+/// inside a fresh private (0700) directory next to `path`, set to 0600, then
+/// renamed into place.
+///
+/// A stale socket at `path` (nobody accepting) is replaced; a live one gives
+/// [`ServerError::InUse`]; anything that is not a socket gives
+/// [`ServerError::NotASocket`] and is left alone.
+pub fn bind_unix(path: &Path) -> Result<BoundSocket, ServerError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(ServerError::InUse(path.to_path_buf()));
+            }
+        }
+        Ok(_) => return Err(ServerError::NotASocket(path.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(format!("{}", path.display()))(e)),
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = private_dir(&parent)?;
+    let tmp = dir.join("s");
+    let result = (|| {
+        let listener =
+            UnixListener::bind(&tmp).map_err(io_err(format!("binding {}", tmp.display())))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))
+            .map_err(io_err(format!("chmod {}", tmp.display())))?;
+        fs::rename(&tmp, path).map_err(io_err(format!("renaming socket to {}", path.display())))?;
+        Ok(BoundSocket {
+            listener,
+            path: path.to_path_buf(),
+        })
+    })();
+    let _ = fs::remove_file(&tmp);
+    let _ = fs::remove_dir(&dir);
+    result
+}
+
+/// A listening socket made by [`bind_unix`], with the path it lives at.
+#[derive(Debug)]
+pub struct BoundSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl BoundSocket {
+    /// Where the socket is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The listener and its path. Note that the listener's own
+    /// `local_addr()` names the temporary place it was bound at.
+    pub fn into_parts(self) -> (UnixListener, PathBuf) {
+        (self.listener, self.path)
+    }
+}
+
+fn private_dir(parent: &Path) -> Result<PathBuf, ServerError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    for _ in 0..16 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            ".qmp{:x}",
+            (u64::from(std::process::id()) << 24) ^ (u64::from(nanos) << 8) ^ n
+        );
+        let dir = parent.join(name);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => {
+                return Err(io_err(format!(
+                    "creating a directory in {}",
+                    parent.display()
+                ))(e))
+            }
+        }
+    }
+    Err(io_err("creating a private directory")(
+        last.unwrap_or_else(|| io::Error::other("no name available")),
+    ))
+}

@@ -1,0 +1,192 @@
+//! Shared helpers of the integration tests: a small QMP test client and a
+//! server with stand-ins for the commands the recorded scenarios use.
+#![allow(dead_code)]
+
+use qom_qmp::commands::{check_arguments, ArgSpec, ArgType};
+use qom_qmp::{Commands, Server, ServerConfig, StopReason};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The sentinel request sent after raw input (as the oracle harness does).
+pub const SYNC: &str = r#"{"execute":"__qmpo_sync__","id":"__qmpo_sync__"}"#;
+
+/// A command table with stand-ins for `query-memdev` and `qom-list` (enough
+/// for the protocol scenarios) plus test helpers.
+pub fn test_commands() -> Arc<Commands> {
+    let c = Commands::new();
+    c.register("query-memdev", |args| {
+        check_arguments(args, &[])?;
+        Ok(json!([]))
+    })
+    .unwrap();
+    c.register("qom-list", |args| {
+        check_arguments(args, &[ArgSpec::required("path", ArgType::Str)])?;
+        match args["path"].as_str() {
+            Some("/objects") => Ok(json!([{"name": "type", "type": "string"}])),
+            Some(p) => Err(qom::Error::DeviceNotFound(p.to_owned())),
+            None => unreachable!(),
+        }
+    })
+    .unwrap();
+    c.register("x-sleep", |args| {
+        check_arguments(args, &[ArgSpec::required("ms", ArgType::Uint64)])?;
+        std::thread::sleep(Duration::from_millis(args["ms"].as_u64().unwrap_or(0)));
+        Ok(json!({}))
+    })
+    .unwrap();
+    c.register("x-echo", |args| Ok(Value::Object(args.clone())))
+        .unwrap();
+    Arc::new(c)
+}
+
+/// A QMP client over a Unix stream.
+pub struct Client {
+    pub stream: UnixStream,
+    reader: BufReader<UnixStream>,
+    pub greeting: Value,
+}
+
+impl Client {
+    pub fn new(stream: UnixStream) -> Client {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        let mut c = Client {
+            stream,
+            reader,
+            greeting: Value::Null,
+        };
+        c.greeting = c.recv();
+        c
+    }
+
+    pub fn connect(path: &Path) -> Client {
+        Client::new(UnixStream::connect(path).unwrap())
+    }
+
+    /// Connect and negotiate.
+    pub fn ready(path: &Path) -> Client {
+        let mut c = Client::connect(path);
+        assert_eq!(
+            c.cmd(json!({"execute": "qmp_capabilities"})),
+            json!({"return": {}})
+        );
+        c
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// The next line, which must end in CR LF.
+    pub fn recv_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert!(line.ends_with("\r\n"), "line not CRLF-terminated: {line:?}");
+                Some(line)
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+
+    pub fn recv(&mut self) -> Value {
+        let line = self.recv_line().expect("connection closed");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}"))
+    }
+
+    /// Send one request, return the next message.
+    pub fn cmd(&mut self, req: Value) -> Value {
+        let mut text = serde_json::to_string(&req).unwrap();
+        text.push('\n');
+        self.send_raw(text.as_bytes());
+        self.recv()
+    }
+
+    /// Send raw bytes plus a newline, then the sentinel; return every
+    /// message that arrived before the sentinel's reply.
+    pub fn raw_step(&mut self, raw: &[u8]) -> Vec<Value> {
+        let mut bytes = raw.to_vec();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(SYNC.as_bytes());
+        bytes.push(b'\n');
+        self.send_raw(&bytes);
+        let mut out = Vec::new();
+        loop {
+            let m = self.recv();
+            if m.get("id") == Some(&json!("__qmpo_sync__")) {
+                return out;
+            }
+            out.push(m);
+        }
+    }
+
+    /// Expect EOF from the server.
+    pub fn expect_eof(&mut self) {
+        assert_eq!(self.recv_line(), None);
+    }
+}
+
+/// `{"error": {"class": CLASS, "desc": DESC}}`.
+pub fn err(class: &str, desc: &str) -> Value {
+    json!({"error": {"class": class, "desc": desc}})
+}
+
+/// Start a server on one end of a socket pair; return a client on the other.
+pub fn pair_server(config: ServerConfig) -> (Client, JoinHandle<std::io::Result<StopReason>>) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let server = Server::with_config(test_commands(), config);
+    let t = std::thread::spawn(move || server.serve_unix_stream(b));
+    (Client::new(a), t)
+}
+
+/// A fresh directory for sockets under the target dir's tmp.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let base =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    base
+}
+
+/// Start a socket server at `path` in a thread; wait until it accepts.
+pub fn socket_server(
+    path: &Path,
+    config: ServerConfig,
+) -> (
+    qom_qmp::ServerHandle,
+    JoinHandle<Result<StopReason, qom_qmp::ServerError>>,
+) {
+    let server = Server::with_config(test_commands(), config);
+    let handle = server.handle();
+    let p = path.to_path_buf();
+    let t = std::thread::spawn(move || server.serve_unix(&p));
+    for _ in 0..500 {
+        // Connectable means our server is up (a stale file may pre-exist).
+        if UnixStream::connect(path).is_ok() {
+            return (handle, t);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("socket {} never appeared", path.display());
+}
+
+/// Wait (up to 5 s) until the server has exactly `n` clients.
+pub fn wait_for_clients(handle: &qom_qmp::ServerHandle, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while handle.client_count() != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clients: {}",
+            handle.client_count()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
