@@ -4,6 +4,7 @@
 mod args;
 mod create;
 mod introspect;
+mod serve;
 mod types;
 
 use args::{Command, HelpTopic};
@@ -174,7 +175,10 @@ fn run(
     }
     match qmp {
         None => print(&serde_json::to_string_pretty(&create::describe(&tree)).unwrap_or_default()),
-        Some(_target) => fail(prog, "QMP serving is not available in this build"),
+        Some(target) => match serve::serve(&tree, &target) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(prog, e),
+        },
     }
 }
 

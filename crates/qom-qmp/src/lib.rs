@@ -72,11 +72,13 @@
 pub mod commands;
 pub mod json_stream;
 pub mod protocol;
+pub mod qom_commands;
 pub mod server;
 
 pub use commands::{Commands, Handler, RegisterError};
 pub use json_stream::{JsonError, JsonStream, Limits};
 pub use protocol::{Capability, ProtocolConfig, Session, VersionInfo};
+pub use qom_commands::register_qom_commands;
 pub use server::{
     bind_unix, BoundSocket, Server, ServerConfig, ServerError, ServerHandle, StopReason,
 };

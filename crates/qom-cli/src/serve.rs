@@ -1,0 +1,42 @@
+//! Serving QMP over the objects the command line created.
+
+use crate::args::QmpTarget;
+use qom::ObjectTree;
+use qom_qmp::{register_qom_commands, Commands, Server};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// The command table of the `qom` binary: the protocol built-ins, the QOM
+/// commands, and `query-memdev` from the memory backends.
+pub fn commands(tree: &Arc<ObjectTree>) -> Result<Arc<Commands>, String> {
+    let commands = Commands::new();
+    register_qom_commands(&commands, tree.clone()).map_err(|e| e.to_string())?;
+    let t = tree.clone();
+    commands
+        .register("query-memdev", move |args: &Map<String, Value>| {
+            let _: NoArgs = qom_qmp::qom_commands::decode(args)?;
+            serde_json::to_value(memory_backend::query_memdev(&t))
+                .map_err(|e| qom::Error::generic(e.to_string()))
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(commands))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+/// Serves until `quit` (or the end of input on stdio).
+pub fn serve(tree: &Arc<ObjectTree>, target: &QmpTarget) -> Result<(), String> {
+    let server = Server::new(commands(tree)?);
+    match target {
+        QmpTarget::Stdio => server
+            .serve_stdio()
+            .map(drop)
+            .map_err(|e| format!("-qmp stdio: {e}")),
+        QmpTarget::Unix(path) => server
+            .serve_unix(path)
+            .map(drop)
+            .map_err(|e| format!("-qmp unix:{path}: {e}")),
+    }
+}
