@@ -197,7 +197,8 @@ pub fn type_info() -> TypeInfo {
                     o.state::<FileBackendState>().align = v.0;
                     Ok(())
                 })
-                .locked();
+                .locked()
+                .lock_checked_first();
             c.property::<Size>("offset")
                 .getter(|o| Ok(Size(o.state::<FileBackendState>().offset)))
                 .setter(|o, v| {
@@ -205,6 +206,7 @@ pub fn type_info() -> TypeInfo {
                     Ok(())
                 })
                 .locked()
+                .lock_checked_first()
                 .description("Offset into the target file (ex: 1G)");
             c.field("discard-data", |s: &mut FileBackendState| {
                 &mut s.discard_data

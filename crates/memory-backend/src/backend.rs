@@ -564,6 +564,7 @@ pub fn type_info() -> TypeInfo {
                 .getter(|o| Ok(Size(state(o).size)))
                 .setter(set_size)
                 .locked_with(LockStyle::Unquoted)
+                .lock_checked_first()
                 .required()
                 .description("Size of the memory region (ex: 500M)");
             c.field("share", |s: &mut MemoryBackendState| &mut s.share)

@@ -355,6 +355,15 @@ macro_rules! common_builder_methods {
             self
         }
 
+        /// Once locked, refuse a write before parsing the value, so a
+        /// wrongly typed value gets the lock error too (QEMU's order for
+        /// `size`, `align`, `offset`). By default the value is parsed first
+        /// and a type error wins, as for QEMU's typed properties.
+        pub fn lock_checked_first(mut self) -> Self {
+            self.prop_mut().lock_first = true;
+            self
+        }
+
         /// object-add fails with `Parameter 'NAME' is missing` without it.
         pub fn required(mut self) -> Self {
             self.prop_mut().required = true;

@@ -273,6 +273,11 @@ impl Object {
                     name: name.to_owned(),
                 });
             };
+            if p.lock.is_some() && !p.lock_first && self.is_complete() {
+                if let Some(check) = &p.check {
+                    check(input)?;
+                }
+            }
             self.check_lock(p, name)?;
             set(self, input)
         })

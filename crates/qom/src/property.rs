@@ -47,6 +47,10 @@ pub struct Property {
     pub(crate) check: Option<CheckFn>,
     pub(crate) resolve: Option<ResolveFn>,
     pub(crate) lock: Option<LockStyle>,
+    /// Refuse a locked write before looking at the value (QEMU's raw
+    /// visitor properties such as `size`), instead of after parsing it
+    /// (QEMU's typed bool/string/enum properties, the default).
+    pub(crate) lock_first: bool,
     pub(crate) required: bool,
     pub(crate) kind: PropertyKind,
     pub(crate) schema: Value,
@@ -90,6 +94,7 @@ impl Property {
             check: None,
             resolve: None,
             lock: None,
+            lock_first: false,
             required: false,
             kind: PropertyKind::Value,
             schema: json!({}),

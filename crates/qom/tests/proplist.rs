@@ -297,6 +297,7 @@ fn locked_types() -> TypeRegistry {
                 .class_init(|c| {
                     c.field("size", |s: &mut Base| &mut s.size)
                         .locked_with(LockStyle::Unquoted)
+                        .lock_checked_first()
                         .required();
                     c.field("share", |s: &mut Base| &mut s.share)
                         .locked_with(LockStyle::Value);
@@ -338,6 +339,11 @@ fn lock_after_complete_is_enforced_by_the_framework() {
     assert_eq!(obj.state::<Leaf>().seen_size, 4096);
     let cases = [
         ("size", json!(1), "cannot change property size of lk-leaf "),
+        (
+            "size",
+            json!("bogus"),
+            "cannot change property size of lk-leaf ",
+        ),
         ("share", json!(true), "cannot change property value"),
         (
             "path",
@@ -350,6 +356,13 @@ fn lock_after_complete_is_enforced_by_the_framework() {
         assert_eq!(e.to_string(), msg);
         assert_eq!(e.class(), ErrorClass::GenericError);
     }
+    // A typed property parses first, so a type error wins over the lock
+    // (QEMU's order for bool/string/enum); `size` asks for the lock first.
+    let e = tree.qom_set("l", "share", &json!("bogus")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Invalid parameter type for 'share', expected: boolean"
+    );
     // Same value is refused too; the unlocked property stays settable.
     assert!(tree.qom_set("l", "size", &json!(4096)).is_err());
     tree.qom_set("l", "discard", &json!(true)).unwrap();

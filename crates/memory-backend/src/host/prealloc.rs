@@ -163,6 +163,11 @@ impl Mapping {
 
     /// Runs `work(first_page, pages)` on `threads` threads, splitting the
     /// pages evenly (the first `pages % threads` threads take one more).
+    ///
+    /// With an affinity, a launcher thread takes it first and starts the
+    /// workers, which inherit it from birth: no worker ever runs a single
+    /// instruction outside the requested CPUs (QEMU starts them from the
+    /// thread-context's thread for the same reason).
     fn run_threads(
         &self,
         threads: usize,
@@ -170,39 +175,22 @@ impl Mapping {
         affinity: Option<&CpuSet>,
         work: &(dyn Fn(usize, usize) -> Result<(), Errno> + Sync),
     ) -> Result<(), Errno> {
-        let per = pages / threads;
-        let extra = pages % threads;
+        let Some(set) = affinity else {
+            return spawn_workers(threads, pages, work);
+        };
         std::thread::scope(|s| {
-            let mut handles = Vec::with_capacity(threads);
-            let mut result = Ok(());
-            let mut first = 0;
-            for i in 0..threads {
-                let n = per + usize::from(i < extra);
-                let spawned = std::thread::Builder::new()
-                    .name("touch_pages".into())
-                    .spawn_scoped(s, move || {
-                        if let Some(set) = affinity {
-                            rustix::thread::sched_setaffinity(None, set)?;
-                        }
-                        work(first, n)
-                    });
-                match spawned {
-                    Ok(h) => handles.push(h),
-                    Err(e) => {
-                        let raw = e.raw_os_error();
-                        result = Err(raw.map_or(Errno::AGAIN, Errno::from_raw_os_error));
-                        break;
-                    }
-                }
-                first += n;
+            let launcher = std::thread::Builder::new()
+                .name("prealloc_launch".into())
+                .spawn_scoped(s, move || {
+                    rustix::thread::sched_setaffinity(None, set)?;
+                    spawn_workers(threads, pages, work)
+                });
+            match launcher {
+                Ok(h) => h.join().unwrap_or(Err(Errno::FAULT)),
+                Err(e) => Err(e
+                    .raw_os_error()
+                    .map_or(Errno::AGAIN, Errno::from_raw_os_error)),
             }
-            for h in handles {
-                let r = h.join().unwrap_or(Err(Errno::FAULT));
-                if result.is_ok() {
-                    result = r;
-                }
-            }
-            result
         })
     }
 
@@ -247,4 +235,43 @@ impl Mapping {
         )
         .map_err(HostError::Prealloc)
     }
+}
+
+/// Starts the worker threads (they inherit the caller's affinity) and
+/// waits for all of them; the first failure wins.
+fn spawn_workers(
+    threads: usize,
+    pages: usize,
+    work: &(dyn Fn(usize, usize) -> Result<(), Errno> + Sync),
+) -> Result<(), Errno> {
+    let per = pages / threads;
+    let extra = pages % threads;
+    std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(threads);
+        let mut result = Ok(());
+        let mut first = 0;
+        for i in 0..threads {
+            let n = per + usize::from(i < extra);
+            let spawned = std::thread::Builder::new()
+                .name("touch_pages".into())
+                .spawn_scoped(s, move || work(first, n));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    result = Err(e
+                        .raw_os_error()
+                        .map_or(Errno::AGAIN, Errno::from_raw_os_error));
+                    break;
+                }
+            }
+            first += n;
+        }
+        for h in handles {
+            let r = h.join().unwrap_or(Err(Errno::FAULT));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
 }
