@@ -112,6 +112,8 @@ pub type AllocFn = Arc<dyn Fn(&Object) -> Result<Box<dyn HostMemory>> + Send + S
 pub struct MemoryBackendClass {
     /// Maps the memory; called first by `complete`.
     pub alloc: Option<AllocFn>,
+    /// The class of the `memory-region` child added at creation.
+    region: Option<Arc<qom::Class>>,
 }
 
 impl fmt::Debug for MemoryBackendClass {
@@ -510,7 +512,20 @@ fn complete(obj: &Object) -> Result<()> {
             ))
         })?;
     let memory = alloc(obj)?;
-    match setup(obj, memory.mapping()) {
+    let attached = match obj
+        .class()
+        .data::<MemoryBackendClass>()
+        .and_then(|c| c.region.clone())
+    {
+        Some(class) => crate::region::attach(
+            &class,
+            obj,
+            &region_name(obj),
+            memory.mapping().len() as u64,
+        ),
+        None => Ok(()),
+    };
+    match attached.and_then(|()| setup(obj, memory.mapping())) {
         Ok(()) => {
             state(obj).memory = Some(Arc::from(memory));
             Ok(())
@@ -553,12 +568,18 @@ fn setup(obj: &Object, mapping: &Mapping) -> Result<()> {
 
 /// The registration of `memory-backend`.
 pub fn type_info() -> TypeInfo {
+    type_info_with_region(None)
+}
+
+/// The registration, with the class of the `memory-region` child that each
+/// backend gets at creation (QEMU's `ID[0]`).
+fn type_info_with_region(region: Option<Arc<qom::Class>>) -> TypeInfo {
     TypeInfo::new(TYPE_MEMORY_BACKEND)
         .parent("object")
         .abstract_type(true)
         .interface_impl("user-creatable")
         .state::<MemoryBackendState>()
-        .class_init(|c| {
+        .class_init(move |c| {
             c.property::<Size>("size")
                 .qom_type("int")
                 .getter(|o| Ok(Size(state(o).size)))
@@ -612,7 +633,7 @@ pub fn type_info() -> TypeInfo {
             let uc = c.data_mut::<UserCreatableClass>();
             uc.complete = Some(Arc::new(complete));
             uc.can_be_deleted = Some(Arc::new(|o| !is_mapped(o)));
-            c.data_mut::<MemoryBackendClass>();
+            c.data_mut::<MemoryBackendClass>().region = region.clone();
             Ok(())
         })
 }
@@ -621,7 +642,8 @@ pub fn type_info() -> TypeInfo {
 /// when not registered yet, so several backend crates may call this).
 pub fn register(types: &TypeRegistry) -> Result<()> {
     thread_context::register(types)?;
-    match types.register(type_info()) {
+    let region = crate::region::register(types)?;
+    match types.register(type_info_with_region(Some(region))) {
         Err(Error::DuplicateType(_)) => Ok(()),
         r => r,
     }

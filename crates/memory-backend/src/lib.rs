@@ -65,6 +65,7 @@
 
 pub mod backend;
 pub mod host;
+pub mod region;
 pub mod thread_context;
 
 pub use backend::{

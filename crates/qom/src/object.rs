@@ -139,6 +139,14 @@ impl Object {
         Ok(obj)
     }
 
+    /// Creates an instance of `class` outside any tree. With `context`,
+    /// the new object resolves link paths in the tree `context` belongs to
+    /// (use it for objects a type creates as its own children).
+    pub fn new(class: Arc<Class>, context: Option<&Object>) -> Result<Object> {
+        let root = context.and_then(Object::root);
+        Object::instantiate(class, root.as_ref())
+    }
+
     pub(crate) fn mark_root(&self) {
         self.0.is_root.store(true, Ordering::Release);
     }

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// The containers QEMU creates below the root (since QEMU 10).
-pub const TOP_CONTAINERS: &[&str] = &["audiodevs", "chardevs", "objects", "backend"];
+/// The containers QEMU 10.0 has below the root without a machine
+/// (`/audiodevs` appears only in later QEMU versions).
+pub const TOP_CONTAINERS: &[&str] = &["chardevs", "objects", "backend"];
 
 /// A tree of objects with a root container, as one QEMU process has.
 ///

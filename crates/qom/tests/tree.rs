@@ -63,7 +63,6 @@ fn root_has_qemu_top_containers() {
         names,
         [
             ("type", "string"),
-            ("audiodevs", "child<container>"),
             ("chardevs", "child<container>"),
             ("objects", "child<container>"),
             ("backend", "child<container>")
