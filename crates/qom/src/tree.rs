@@ -170,8 +170,8 @@ impl ObjectTree {
     /// The checks QAPI makes come first, in its order: `qom-type` missing,
     /// `qom-type` not a creatable type (`Parameter 'qom-type' does not
     /// accept value 'X'`), `id` missing; then [`ObjectTree::object_add`].
-    /// A spec asking for help is not created: it fails like one whose
-    /// type is missing.
+    /// A spec asking for help ([`ObjectSpec::help`]) is the caller's to
+    /// handle first; this does not look at the flag.
     pub fn object_add_spec(&self, spec: &ObjectSpec) -> Result<Object> {
         let (qom_type, id) = self.spec_type_and_id(spec)?;
         self.object_add(qom_type, id, &spec.props)

@@ -1,9 +1,11 @@
-//! The serde plumbing shared by the strict-JSON and keyval deserializers.
+//! The serde plumbing shared by the strict-JSON, keyval and QemuOpts
+//! deserializers.
 //!
-//! Both inputs are trees; they differ only in how a node turns into a
+//! All inputs are trees; they differ only in how a node turns into a
 //! scalar and in how they word a refusal. That part lives behind [`Node`]
-//! (see `de_json.rs` and `de_keyval.rs`); everything serde needs on top of
-//! it is written once here.
+//! (see `de_json.rs`, `de_keyval.rs` and `de_opts.rs`); everything serde
+//! needs on top of it is written once here, including QemuOpts' integer
+//! ranges, where one list element stands for several values ([`Run`]).
 
 mod access;
 mod deserializer;
