@@ -201,6 +201,9 @@ pub enum Error {
     // ---- the tree and user-creatable objects ------------------------------
     /// `Parameter 'id' expects an identifier`, with a hint on the command line.
     InvalidId,
+    /// `Duplicate ID 'ID' for object`: a second system-emulator `-object`
+    /// with an id already used on the command line.
+    DuplicateOptsId(String),
     /// `invalid object type: TYPE`
     InvalidObjectType(String),
     /// `object type 'TYPE' isn't supported by object-add`
@@ -366,6 +369,7 @@ impl fmt::Display for Error {
             Error::HelpNotAvailable => f.write_str("Help is not available for this option"),
             Error::JsonSyntax(m) => f.write_str(m),
             Error::InvalidId => f.write_str("Parameter 'id' expects an identifier"),
+            Error::DuplicateOptsId(id) => write!(f, "Duplicate ID '{id}' for object"),
             Error::InvalidObjectType(t) => write!(f, "invalid object type: {t}"),
             Error::NotUserCreatable(t) => {
                 write!(f, "object type '{t}' isn't supported by object-add")

@@ -71,7 +71,7 @@ pub use registry::{ModuleFn, Plugin, TypeRegistry};
 pub use tree::{is_valid_id, ObjectTree, TOP_CONTAINERS};
 pub use type_info::{is_valid_type_name, TypeInfo};
 pub use typed::ObjectType;
-pub use value::{Input, KeyvalValue, ObjectSpec, Props, Size};
+pub use value::{Input, KeyvalValue, ObjectSpec, OptsValue, Props, Size};
 
 #[doc(hidden)]
 pub use serde as __serde;

@@ -167,16 +167,55 @@ impl ObjectTree {
     }
 
     /// Creates an object from a parsed `-object` spec.
+    ///
+    /// The checks QAPI makes come first, in its order: `qom-type` missing,
+    /// `qom-type` not a creatable type (`Parameter 'qom-type' does not
+    /// accept value 'X'`), `id` missing; then [`ObjectTree::object_add`].
+    /// A spec asking for help ([`ObjectSpec::help`]) is the caller's to
+    /// handle first; this does not look at the flag.
     pub fn object_add_spec(&self, spec: &ObjectSpec) -> Result<Object> {
+        let (qom_type, id) = self.spec_type_and_id(spec)?;
+        self.object_add(qom_type, id, &spec.props)
+    }
+
+    /// Checks a parsed `-object` spec as QEMU does while it parses the
+    /// command line, without creating anything: the checks of
+    /// [`ObjectTree::object_add_spec`] up to and including the property
+    /// check (missing, ill-typed and unknown properties). Errors from here
+    /// are the ones QEMU prefixes with the `-object` argument; errors that
+    /// only [`ObjectTree::object_add_spec`] raises (setters, `complete`,
+    /// duplicate ids in the tree) come without it.
+    pub fn check_spec(&self, spec: &ObjectSpec) -> Result<()> {
+        let (qom_type, id) = self.spec_type_and_id(spec)?;
+        if !is_valid_id(id) {
+            return Err(Error::InvalidId);
+        }
+        let class = self.types.class(qom_type)?;
+        let obj = Object::instantiate(class, Some(&self.root))?;
+        validate_props(&obj, &spec.props)
+    }
+
+    /// The spec's type and id, after QAPI's checks on them.
+    fn spec_type_and_id<'s>(&self, spec: &'s ObjectSpec) -> Result<(&'s str, &'s str)> {
         let qom_type = spec
             .qom_type
             .as_deref()
             .ok_or_else(|| Error::MissingParameter("qom-type".into()))?;
+        let creatable = self
+            .types
+            .find_class(qom_type)?
+            .is_some_and(|c| !c.is_abstract() && c.is_a(TYPE_USER_CREATABLE));
+        if !creatable {
+            return Err(Error::ValueNotAccepted {
+                name: "qom-type".into(),
+                value: qom_type.to_owned(),
+            });
+        }
         let id = spec
             .id
             .as_deref()
             .ok_or_else(|| Error::MissingParameter("id".into()))?;
-        self.object_add(qom_type, id, &spec.props)
+        Ok((qom_type, id))
     }
 
     /// The checks QEMU makes while parsing `-object` and `object-add`
@@ -267,7 +306,7 @@ fn validate_props(obj: &Object, props: &Props) -> Result<()> {
         }
         match obj.property(key) {
             Some(p) if p.is_writable() => obj.check(key, input)?,
-            _ => return Err(Error::UnexpectedParameter(key.to_owned())),
+            _ => return Err(props.unexpected_key_error(key)),
         }
     }
     Ok(())

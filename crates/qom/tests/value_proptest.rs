@@ -3,9 +3,10 @@
 use indexmap::IndexMap;
 use proptest::prelude::*;
 use qom::value::{
-    format_size_iec, from_keyval, keyval_parse, parse_i64, parse_size, parse_u64, Input,
-    KeyvalValue,
+    format_size_iec, from_keyval, from_opts, keyval_parse, opts_parse, parse_i64, parse_size,
+    parse_u64, Input, KeyvalValue, OptsValue,
 };
+use qom::{ObjectSpec, Props, Size};
 
 /// Text that leans on the characters the parsers care about.
 fn tricky_text() -> impl Strategy<Value = String> {
@@ -31,6 +32,47 @@ proptest! {
     #[test]
     fn keyval_parse_never_panics(s in tricky_text(), implied in any::<bool>(), help in any::<bool>()) {
         let _ = keyval_parse(&s, implied.then_some("qom-type"), help);
+    }
+
+    #[test]
+    fn parse_opts_never_panics(s in tricky_text()) {
+        if let Ok((spec, _)) = ObjectSpec::parse_opts(&s) {
+            // Reading the properties as any type must not panic either.
+            let _ = spec.props.deserialize::<serde_json::Value>();
+            for (_, input) in spec.props.iter() {
+                let _ = input.deserialize::<Vec<u16>>("x");
+                let _ = input.deserialize::<Vec<i64>>("x");
+                let _ = input.deserialize::<Size>("x");
+                let _ = input.deserialize::<bool>("x");
+                let _ = input.to_json();
+            }
+        }
+        let _ = ObjectSpec::parse_opts(&format!("t,id=m,{s}"));
+    }
+
+    #[test]
+    fn opts_values_round_trip(entries in prop::collection::vec((name(), any::<String>()), 0..8)) {
+        // Escaped values come back unchanged; a repeated key keeps them all.
+        let text: String = entries
+            .iter()
+            .map(|(k, v)| format!(",{k}={}", escape(v)))
+            .collect();
+        let parsed = opts_parse(&format!("t{text}"), Some("qom-type"));
+        prop_assert!(parsed.warnings.is_empty());
+        for (k, v) in entries.iter().filter(|(k, _)| k != "id") {
+            prop_assert!(parsed.opts[k].values().contains(v));
+        }
+        let first_id = entries.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone());
+        prop_assert_eq!(parsed.id, first_id);
+        let (spec, _) = ObjectSpec::parse_opts(&format!("t{text}")).unwrap_or_default();
+        prop_assert!(matches!(spec.props, Props::Opts(_)) || spec == ObjectSpec::default());
+    }
+
+    #[test]
+    fn opts_ranges_expand_ascending(a in any::<u16>(), len in 0u16..300) {
+        let b = a.saturating_add(len);
+        let v: Vec<u16> = from_opts(&OptsValue::new(format!("{a}-{b}")), "x").unwrap();
+        prop_assert_eq!(v, (a..=b).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The serde plumbing shared by the strict-JSON and keyval deserializers.
+//! The serde plumbing shared by the strict-JSON, keyval and QemuOpts
+//! deserializers.
 //!
-//! Both inputs are trees; they differ only in how a node turns into a
+//! All inputs are trees; they differ only in how a node turns into a
 //! scalar and in how they word a refusal. That part lives behind [`Node`]
-//! (see `de_json.rs` and `de_keyval.rs`); everything serde needs on top of
-//! it is written once here.
+//! (see `de_json.rs`, `de_keyval.rs` and `de_opts.rs`); everything serde
+//! needs on top of it is written once here, including QemuOpts' integer
+//! ranges, where one list element stands for several values ([`Run`]).
 
 mod access;
 mod deserializer;
@@ -20,6 +22,8 @@ pub(super) enum Style {
     Json,
     /// `a.b.0`, as QEMU's keyval visitor writes it.
     Keyval,
+    /// `a`: QEMU's QemuOpts visitor names a list element by its key.
+    Opts,
 }
 
 /// The name of the node being read, for messages.
@@ -61,6 +65,7 @@ impl Name {
             Style::Json => format!("{}[{index}]", self.full),
             Style::Keyval if self.full.is_empty() => index.to_string(),
             Style::Keyval => format!("{}.{index}", self.full),
+            Style::Opts => self.full.clone(),
         };
         Name {
             full,
@@ -111,6 +116,39 @@ pub(super) trait Node<'de>: Copy {
     fn elements(self, name: &Name) -> Result<Vec<Self>, Error>;
     /// The members of a struct or map, in input order.
     fn members(self, name: &Name) -> Result<Vec<(&'de str, Self)>, Error>;
+    /// A list element read as a run of `uint64` values `first..=last`
+    /// (QemuOpts ranges `a-b`); by default a run of one.
+    fn uint64_run(self, name: &Name) -> Result<(u64, u64), Error> {
+        self.uint64(name).map(|v| (v, v))
+    }
+    /// A list element read as a run of `int64` values; by default a run
+    /// of one.
+    fn int64_run(self, name: &Name) -> Result<(i64, i64), Error> {
+        self.int64(name).map(|v| (v, v))
+    }
+}
+
+/// The unread rest of a run of integers that one list element stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Run {
+    /// No run in progress.
+    #[default]
+    Idle,
+    /// Unsigned values `next..=last` are still to come.
+    Unsigned { next: u64, last: u64 },
+    /// Signed values `next..=last` are still to come.
+    Signed { next: i64, last: i64 },
+}
+
+impl Name {
+    /// The error for a key that the target does not know.
+    pub(super) fn unexpected(&self, key: &str) -> Error {
+        let full = self.member(key).full;
+        match self.style {
+            Style::Opts => Error::InvalidParameter(full),
+            Style::Json | Style::Keyval => Error::UnexpectedParameter(full),
+        }
+    }
 }
 
 /// Read `node` as a `T`; messages name the node `name`.
@@ -122,6 +160,7 @@ pub(super) fn deserialize_node<'de, N: Node<'de>, T: Deserialize<'de>>(
     T::deserialize(TreeDeserializer {
         node,
         name: name.clone(),
+        run: None,
     })
     .map_err(|e| e.resolve(&name).into_error())
 }

@@ -76,6 +76,14 @@ pub fn parse_u64(s: &str) -> Result<u64, NumberError> {
     })
 }
 
+/// Read an integer at the start of `s` as `strtoull`/`strtoll` in base 0
+/// would: leading white space, an optional sign, `0x` hex or `0` octal.
+/// Returns whether a `-` was seen, the magnitude (`None` on overflow) and
+/// the length used; `None` when there is no number at all.
+pub(crate) fn scan_c_integer(s: &str) -> Option<(bool, Option<u64>, usize)> {
+    scan_integer(s.as_bytes(), 0, Radix::Auto).map(|scan| (scan.negative, scan.magnitude, scan.end))
+}
+
 /// Parse a finite floating-point number (QEMU's `qemu_strtod_finite`).
 ///
 /// Leading white space is skipped; infinities, NaN and overflow are refused.

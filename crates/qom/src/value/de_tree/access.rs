@@ -3,9 +3,11 @@
 
 use super::deserializer::TreeDeserializer;
 use super::error::{DeError, DeResult};
-use super::{Name, Node};
+use super::{Name, Node, Run};
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+use std::cell::Cell;
+use std::rc::Rc;
 
 /// The members of a map or struct, in the order they are handed out.
 pub(super) struct Entries<'de, N> {
@@ -60,6 +62,7 @@ impl<'de, N: Node<'de>> MapAccess<'de> for Entries<'de, N> {
         seed.deserialize(TreeDeserializer {
             node,
             name: self.parent.member(key),
+            run: None,
         })
     }
 
@@ -69,10 +72,29 @@ impl<'de, N: Node<'de>> MapAccess<'de> for Entries<'de, N> {
 }
 
 /// The elements of a list.
+///
+/// An element may stand for a run of integers (QemuOpts `0-3`); while a
+/// run lasts, the same element is read again and yields the run's next
+/// value.
 pub(super) struct Elements<N> {
     pub(super) items: std::iter::Enumerate<std::vec::IntoIter<N>>,
     pub(super) parent: Name,
     pub(super) used: usize,
+    /// The element read last, reused while its run lasts.
+    pub(super) current: Option<(usize, N)>,
+    pub(super) run: Rc<Cell<Run>>,
+}
+
+impl<N> Elements<N> {
+    pub(super) fn new(items: Vec<N>, parent: Name) -> Self {
+        Elements {
+            items: items.into_iter().enumerate(),
+            parent,
+            used: 0,
+            current: None,
+            run: Rc::default(),
+        }
+    }
 }
 
 impl<'de, N: Node<'de>> SeqAccess<'de> for Elements<N> {
@@ -82,15 +104,30 @@ impl<'de, N: Node<'de>> SeqAccess<'de> for Elements<N> {
         &mut self,
         seed: S,
     ) -> DeResult<Option<S::Value>> {
-        let Some((index, node)) = self.items.next() else {
-            return Ok(None);
+        let before = self.run.get();
+        let (index, node) = match self.current {
+            Some(current) if before != Run::Idle => current,
+            _ => {
+                let Some(next) = self.items.next() else {
+                    return Ok(None);
+                };
+                self.run.set(Run::Idle);
+                self.current = Some(next);
+                next
+            }
         };
         self.used += 1;
-        seed.deserialize(TreeDeserializer {
+        let value = seed.deserialize(TreeDeserializer {
             node,
             name: self.parent.element(index),
-        })
-        .map(Some)
+            run: Some(self.run.clone()),
+        });
+        // A target that is no integer does not consume the run: drop it so
+        // the list moves on.
+        if before != Run::Idle && self.run.get() == before {
+            self.run.set(Run::Idle);
+        }
+        value.map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {

@@ -4,15 +4,19 @@
 
 use super::access::{Elements, Entries, UnitVariant};
 use super::error::{DeError, DeResult};
-use super::{Name, Node, Shape};
+use super::{Name, Node, Run, Shape};
 use crate::error::Error;
 use crate::value::number::SIZE_NEWTYPE;
 use serde::de::{Deserializer, Visitor};
+use std::cell::Cell;
+use std::rc::Rc;
 
 /// A node and its name: the serde `Deserializer` for both input kinds.
 pub(super) struct TreeDeserializer<N> {
     pub(super) node: N,
     pub(super) name: Name,
+    /// Set for list elements: the run of integers in progress, if any.
+    pub(super) run: Option<Rc<Cell<Run>>>,
 }
 
 impl<'de, N: Node<'de>> TreeDeserializer<N> {
@@ -28,14 +32,46 @@ impl<'de, N: Node<'de>> TreeDeserializer<N> {
 
     /// A 64-bit signed value narrowed to `T`; QEMU names the C type it wanted.
     fn signed<T: TryFrom<i64>>(&self, c_type: &str) -> DeResult<T> {
-        let wide = self.node.int64(&self.name).map_err(DeError::Done)?;
+        let wide = self.int64().map_err(DeError::Done)?;
         T::try_from(wide).map_err(|_| self.expects(c_type))
     }
 
     /// A 64-bit unsigned value narrowed to `T`.
     fn unsigned<T: TryFrom<u64>>(&self, c_type: &str) -> DeResult<T> {
-        let wide = self.node.uint64(&self.name).map_err(DeError::Done)?;
+        let wide = self.uint64().map_err(DeError::Done)?;
         T::try_from(wide).map_err(|_| self.expects(c_type))
+    }
+
+    /// The node as an `int64`; a list element may start or continue a run.
+    fn int64(&self) -> Result<i64, Error> {
+        let Some(run) = &self.run else {
+            return self.node.int64(&self.name);
+        };
+        let (value, last) = match run.get() {
+            Run::Signed { next, last } => (next, last),
+            _ => self.node.int64_run(&self.name)?,
+        };
+        run.set(match value.checked_add(1) {
+            Some(next) if value < last => Run::Signed { next, last },
+            _ => Run::Idle,
+        });
+        Ok(value)
+    }
+
+    /// The node as a `uint64`; a list element may start or continue a run.
+    fn uint64(&self) -> Result<u64, Error> {
+        let Some(run) = &self.run else {
+            return self.node.uint64(&self.name);
+        };
+        let (value, last) = match run.get() {
+            Run::Unsigned { next, last } => (next, last),
+            _ => self.node.uint64_run(&self.name)?,
+        };
+        run.set(match value.checked_add(1) {
+            Some(next) if value < last => Run::Unsigned { next, last },
+            _ => Run::Idle,
+        });
+        Ok(value)
     }
 
     fn expects(&self, what: &str) -> DeError {
@@ -47,11 +83,7 @@ impl<'de, N: Node<'de>> TreeDeserializer<N> {
 
     fn seq<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
         let items = self.node.elements(&self.name).map_err(DeError::Done)?;
-        let mut access = Elements {
-            items: items.into_iter().enumerate(),
-            parent: self.name.clone(),
-            used: 0,
-        };
+        let mut access = Elements::new(items, self.name.clone());
         let value = visitor
             .visit_seq(&mut access)
             .map_err(|e| e.resolve(&self.name))?;
@@ -109,11 +141,17 @@ impl<'de, N: Node<'de>> Deserializer<'de> for TreeDeserializer<N> {
     }
 
     fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
-        self.scalar::<_, V>(N::int64, |v| visitor.visit_i64(v))
+        let v = self.int64().map_err(DeError::Done)?;
+        visitor
+            .visit_i64::<DeError>(v)
+            .map_err(|e| e.resolve(&self.name))
     }
 
     fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
-        self.scalar::<_, V>(N::int64, |v| visitor.visit_i128(v.into()))
+        let v = self.int64().map_err(DeError::Done)?;
+        visitor
+            .visit_i128::<DeError>(v.into())
+            .map_err(|e| e.resolve(&self.name))
     }
 
     fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
@@ -138,11 +176,17 @@ impl<'de, N: Node<'de>> Deserializer<'de> for TreeDeserializer<N> {
     }
 
     fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
-        self.scalar::<_, V>(N::uint64, |v| visitor.visit_u64(v))
+        let v = self.uint64().map_err(DeError::Done)?;
+        visitor
+            .visit_u64::<DeError>(v)
+            .map_err(|e| e.resolve(&self.name))
     }
 
     fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
-        self.scalar::<_, V>(N::uint64, |v| visitor.visit_u128(v.into()))
+        let v = self.uint64().map_err(DeError::Done)?;
+        visitor
+            .visit_u128::<DeError>(v.into())
+            .map_err(|e| e.resolve(&self.name))
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
@@ -252,9 +296,7 @@ impl<'de, N: Node<'de>> Deserializer<'de> for TreeDeserializer<N> {
             .visit_map(&mut access)
             .map_err(|e| e.resolve(&self.name))?;
         match access.unexpected {
-            Some(key) => Err(DeError::Done(Error::UnexpectedParameter(
-                self.name.member(key).full,
-            ))),
+            Some(key) => Err(DeError::Done(self.name.unexpected(key))),
             None => Ok(value),
         }
     }

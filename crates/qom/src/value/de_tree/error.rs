@@ -37,7 +37,7 @@ impl DeError {
         DeError::Done(match self {
             DeError::Done(e) => e,
             DeError::Missing(field) => Error::MissingParameter(name.member(&field).full),
-            DeError::Unknown(field) => Error::UnexpectedParameter(name.member(&field).full),
+            DeError::Unknown(field) => name.unexpected(&field),
             DeError::UnknownVariant(value) => Error::ValueNotAccepted {
                 name: name.bare.clone().unwrap_or_else(|| "null".to_owned()),
                 value,

@@ -179,3 +179,54 @@ fn inputs_render_as_json() {
     let j = json!({"a": 1});
     assert_eq!(Input::Json(&j).to_json(), j);
 }
+
+#[test]
+fn opts_form() {
+    let (spec, warnings) =
+        ObjectSpec::parse_opts("memory-backend-file,id=m,size=4M,share,size=8M").unwrap();
+    assert_eq!(spec.qom_type.as_deref(), Some("memory-backend-file"));
+    assert_eq!(spec.id.as_deref(), Some("m"));
+    assert!(!spec.help);
+    assert_eq!(keys(&spec), ["size", "share"]);
+    assert_eq!(
+        spec.props.to_json(),
+        json!({"size": ["4M", "8M"], "share": "on"})
+    );
+    let size: Size = spec.props.get("size").unwrap().deserialize("size").unwrap();
+    assert_eq!(size, Size(8 << 20));
+    assert_eq!(
+        warnings,
+        ["short-form boolean option 'share' deprecated\nPlease use share=on instead"]
+    );
+    // Missing type and id are left for the object-add checks to report.
+    let (spec, _) = ObjectSpec::parse_opts("size=1").unwrap();
+    assert_eq!((spec.qom_type, spec.id), (None, None));
+    // An explicit `qom-type=` works; the last one wins.
+    let (spec, _) = ObjectSpec::parse_opts("a,qom-type=b,id=x").unwrap();
+    assert_eq!(spec.qom_type.as_deref(), Some("b"));
+    assert!(spec.props.is_empty());
+}
+
+#[test]
+fn opts_form_errors_and_json() {
+    for text in ["t,id=1m", "t,id=a,,b", "id=", "t,id=ok,id=2nd-is-ignored"] {
+        let r = ObjectSpec::parse_opts(text);
+        match text {
+            "t,id=ok,id=2nd-is-ignored" => assert!(r.is_ok()),
+            _ => assert_eq!(r.unwrap_err(), Error::InvalidId, "{text}"),
+        }
+    }
+    // `noid` is the flag `id=off`: a valid id after all.
+    let (spec, warnings) = ObjectSpec::parse_opts("t,noid").unwrap();
+    assert_eq!(spec.id.as_deref(), Some("off"));
+    assert_eq!(warnings.len(), 1);
+    // JSON stays JSON; a missing id is left to the object-add checks.
+    let (spec, warnings) = ObjectSpec::parse_opts(r#"{"qom-type":"t","size":1}"#).unwrap();
+    assert_eq!(spec.id, None);
+    assert!(warnings.is_empty());
+    assert!(matches!(spec.props, Props::Json(_)));
+    assert!(matches!(
+        ObjectSpec::parse_opts("{").unwrap_err(),
+        Error::JsonSyntax(_)
+    ));
+}
