@@ -145,7 +145,12 @@ fn map_request(obj: &Object) -> Result<FileMapRequest> {
 
 fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
     let req = map_request(obj)?;
-    let backing = FileBacking::open_and_map(&req).map_err(file_error)?;
+    let backing = FileBacking::open_and_map(&req).map_err(|e| {
+        for w in e.warnings() {
+            report_warning(w);
+        }
+        file_error(e)
+    })?;
     for w in backing.warnings() {
         report_warning(w);
     }

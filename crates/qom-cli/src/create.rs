@@ -36,42 +36,41 @@ pub enum Request {
     Create(Vec<ObjectSpec>),
 }
 
-/// Phase one: parse and check every spec.
+/// Phase one: parse and check every spec with qemu-system's command-line
+/// rules (QemuOpts, or JSON when the spec starts with `{`). Warnings (the
+/// deprecated short-form booleans) are printed as QEMU prints them.
 pub fn parse_all(prog: &str, tree: &ObjectTree, specs: &[String]) -> Result<Request, Failure> {
     let mut parsed = Vec::new();
     let mut ids = HashSet::new();
     for text in specs {
-        let spec = ObjectSpec::parse(text).map_err(|e| Failure {
+        let fail = |e: Error| Failure {
             lines: error_lines(prog, Some(text), &e),
-        })?;
+        };
+        let (spec, warnings) = ObjectSpec::parse_opts(text).map_err(fail)?;
+        // QemuOpts refuses a repeated id before it looks at the rest.
+        if !text.starts_with('{') {
+            if let Some(id) = &spec.id {
+                if !ids.insert(id.clone()) {
+                    return Err(fail(Error::DuplicateOptsId(id.clone())));
+                }
+            }
+        }
+        for w in &warnings {
+            eprintln!("{prog}: -object {text}: warning: {w}");
+        }
         if spec.help {
             return Ok(match spec.qom_type {
-                Some(t) if t != "help" => Request::TypeHelp(t),
-                _ => Request::TypeList,
+                Some(t) => Request::TypeHelp(t),
+                None => Request::TypeList,
             });
         }
-        let (Some(ty), Some(id)) = (spec.qom_type.as_deref(), spec.id.as_deref()) else {
-            let e = Error::MissingParameter(
-                if spec.qom_type.is_none() {
-                    "qom-type"
-                } else {
-                    "id"
+        tree.check_spec(&spec).map_err(fail)?;
+        if text.starts_with('{') {
+            if let Some(id) = &spec.id {
+                if !ids.insert(id.clone()) {
+                    return Err(fail(Error::DuplicateOptsId(id.clone())));
                 }
-                .into(),
-            );
-            return Err(Failure {
-                lines: error_lines(prog, Some(text), &e),
-            });
-        };
-        tree.validate_add(ty, id, &spec.props)
-            .map_err(|e| Failure {
-                lines: error_lines(prog, Some(text), &e),
-            })?;
-        if !ids.insert(id.to_owned()) {
-            let e = Error::generic(format!("Duplicate ID '{id}' for object"));
-            return Err(Failure {
-                lines: error_lines(prog, Some(text), &e),
-            });
+            }
         }
         parsed.push(spec);
     }

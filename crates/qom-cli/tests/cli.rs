@@ -80,7 +80,7 @@ fn parse_errors_name_the_option_and_exit_1() {
     let cases = [
         (
             format!("memory-backend-file,id=m,size=4X,mem-path={f}"),
-            "Parameter 'size' expects size",
+            "Parameter 'size' expects a size value",
         ),
         (
             format!("memory-backend-file,id=m,mem-path={f}"),

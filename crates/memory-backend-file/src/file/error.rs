@@ -78,6 +78,14 @@ pub enum FileError {
     },
     /// Mapping or a later host step failed.
     Host(HostError),
+    /// A failure that QEMU prints after warnings of its own (a failed
+    /// `ftruncate` of a new file, then the mmap error).
+    AfterWarnings {
+        /// What QEMU printed before the error, in order.
+        warnings: Vec<FileWarning>,
+        /// The error itself.
+        error: Box<FileError>,
+    },
 }
 
 impl fmt::Display for FileError {
@@ -127,6 +135,7 @@ impl fmt::Display for FileError {
                 strerror(*errno)
             ),
             FileError::Host(e) => e.fmt(f),
+            FileError::AfterWarnings { error, .. } => error.fmt(f),
         }
     }
 }
@@ -135,6 +144,7 @@ impl std::error::Error for FileError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             FileError::Host(e) => Some(e),
+            FileError::AfterWarnings { error, .. } => Some(error.as_ref()),
             _ => None,
         }
     }
@@ -151,7 +161,16 @@ impl FileError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             FileError::Open { hint, .. } => *hint,
+            FileError::AfterWarnings { error, .. } => error.hint(),
             _ => None,
+        }
+    }
+
+    /// The warnings to print before this error.
+    pub fn warnings(&self) -> &[FileWarning] {
+        match self {
+            FileError::AfterWarnings { warnings, .. } => warnings,
+            _ => &[],
         }
     }
 }

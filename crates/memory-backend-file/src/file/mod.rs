@@ -195,7 +195,13 @@ impl FileBacking {
             .noreserve(!req.reserve)
             .sync(req.sync)
             .pmem(req.pmem);
-        let mapping = Mapping::new(request)?;
+        let mapping = Mapping::new(request).map_err(|e| match truncate_error {
+            Some(_) => FileError::AfterWarnings {
+                warnings: warnings.clone(),
+                error: Box::new(FileError::Host(e)),
+            },
+            None => FileError::Host(e),
+        })?;
 
         // A regular file that is still too short would SIGBUS on access
         // (QEMU maps it anyway); refuse instead.
