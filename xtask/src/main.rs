@@ -1,5 +1,6 @@
 //! `cargo xtask`: project automation (CI checks, benchmarks, the DAX guest).
 
+mod bench_qmp;
 mod ci;
 mod dax_vm;
 
@@ -12,6 +13,10 @@ fn main() -> Result<()> {
     match task.as_str() {
         "ci" => ci::run(&rest),
         "dax-vm" => dax_vm::run(&rest),
+        "bench" => match rest.first().map(String::as_str) {
+            Some("qmp") => bench_qmp::run(&rest[1..]),
+            _ => bail!("usage: cargo xtask bench qmp [--runs N]"),
+        },
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())

@@ -43,6 +43,12 @@ pub struct ServerConfig {
     /// Most socket clients served at once; further connections are closed
     /// right away.
     pub max_clients: usize,
+    /// After answering, how long a socket client's thread keeps polling for
+    /// the next request without sleeping. A client with one request in
+    /// flight usually sends the next one within microseconds; catching it
+    /// without a sleep and a wake-up roughly halves the round trip. Zero
+    /// turns it off (idle clients never spin longer than this).
+    pub poll_spin: Duration,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +58,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             write_timeout: Some(Duration::from_secs(10)),
             max_clients: 128,
+            poll_spin: Duration::from_micros(50),
         }
     }
 }
@@ -467,9 +474,40 @@ impl Server {
     }
 }
 
+/// A client socket's reading side: before blocking, it polls without
+/// sleeping for up to `spin` (see [`ServerConfig::poll_spin`]).
+struct SpinReader {
+    stream: UnixStream,
+    spin: Duration,
+}
+
+impl Read for SpinReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.spin.is_zero() && !buf.is_empty() {
+            let until = std::time::Instant::now() + self.spin;
+            loop {
+                match rustix::net::recv(&self.stream, &mut *buf, rustix::net::RecvFlags::DONTWAIT) {
+                    Ok((n, _)) => return Ok(n),
+                    Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {
+                        if std::time::Instant::now() >= until {
+                            break;
+                        }
+                        std::hint::spin_loop();
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        self.stream.read(buf)
+    }
+}
+
 fn serve_socket(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<StopReason> {
     stream.set_write_timeout(shared.config.write_timeout)?;
-    let reader = stream.try_clone()?;
+    let reader = SpinReader {
+        stream: stream.try_clone()?,
+        spin: shared.config.poll_spin,
+    };
     let closer = stream.try_clone()?;
     let output = Arc::new(Output {
         writer: Mutex::new(Box::new(stream)),
