@@ -494,14 +494,14 @@ fn guest_path(host: &Path) -> Result<String> {
     if !host.is_absolute() || s.split('/').any(|c| c == "." || c == "..") {
         bail!("extra guest file {s}: needs a plain absolute path");
     }
-    const HIDDEN: &[&str] = &["/tmp", "/proc", "/sys", "/dev", "/mnt", "/daxvm", "/root"];
+    const HIDDEN: &[&str] = &["/proc", "/sys", "/dev", "/mnt/dax", "/mnt/nodax", "/daxvm"];
     if let Some(d) = HIDDEN
         .iter()
         .find(|d| s == **d || s.starts_with(&format!("{d}/")))
     {
         bail!(
             "extra guest file {s}: {d} is mounted over or used by the guest's init; \
-             build somewhere else (e.g. set CARGO_TARGET_DIR outside {d})"
+             build somewhere else (set CARGO_TARGET_DIR outside {d})"
         );
     }
     Ok(s.to_owned())
