@@ -38,8 +38,9 @@ fn cpus_allowed(tid: &str) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// The `Cpus_allowed_list` of every thread named `name` right now.
-fn threads_named(name: &str) -> Vec<String> {
+/// The thread id and `Cpus_allowed_list` of every thread named `name` right
+/// now.
+fn threads_named(name: &str) -> Vec<(String, String)> {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
@@ -47,7 +48,8 @@ fn threads_named(name: &str) -> Vec<String> {
         .filter_map(|e| {
             let tid = e.file_name().to_string_lossy().into_owned();
             let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
-            (comm.trim() == name).then(|| cpus_allowed(&tid)).flatten()
+            let allowed = (comm.trim() == name).then(|| cpus_allowed(&tid))??;
+            Some((tid, allowed))
         })
         .collect()
 }
@@ -182,7 +184,12 @@ fn thread_context_errors() {
 }
 
 /// Runs `work` while watching for `touch_pages` threads; returns the
-/// `Cpus_allowed_list` values seen.
+/// last `Cpus_allowed_list` seen of each thread.
+///
+/// A thread names itself as it starts and pins itself right after, so on a
+/// loaded machine it can be preempted in between and be seen unpinned for a
+/// while; what counts is each thread's last sample, taken while it touched
+/// pages (it pins itself before touching any).
 fn watch_touch_threads(work: impl FnOnce()) -> Vec<String> {
     let done = Arc::new(AtomicBool::new(false));
     let d = done.clone();
@@ -196,7 +203,12 @@ fn watch_touch_threads(work: impl FnOnce()) -> Vec<String> {
     });
     work();
     done.store(true, Ordering::Release);
-    watcher.join().unwrap()
+    let samples: Vec<(String, String)> = watcher.join().unwrap();
+    let mut last = std::collections::BTreeMap::new();
+    for (tid, allowed) in samples {
+        last.insert(tid, allowed);
+    }
+    last.into_values().collect()
 }
 
 #[test]
@@ -253,7 +265,7 @@ fn prealloc_threads_run_in_the_context_affinity() {
     distinct.sort();
     distinct.dedup();
     eprintln!(
-        "observed touch_pages threads {} times, Cpus_allowed_list {distinct:?}",
+        "observed {} touch_pages threads, last Cpus_allowed_list {distinct:?}",
         seen.len()
     );
     assert!(!seen.is_empty(), "no touch_pages thread observed");

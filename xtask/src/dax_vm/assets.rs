@@ -147,6 +147,11 @@ fn ensure_host_tools() -> Result<PathBuf> {
             );
         }
         say(&format!("installing host packages: {}", missing.join(" ")));
+        // A fresh machine may have no package lists at all: then install
+        // cannot work before an update, so do that first.
+        if !apt_has_lists() {
+            run_checked(Command::new("apt-get").args(["update", "-q"]))?;
+        }
         let install = |update: bool| -> Result<()> {
             if update {
                 run_checked(Command::new("apt-get").args(["update", "-q"]))?;
@@ -167,6 +172,26 @@ fn ensure_host_tools() -> Result<PathBuf> {
         .with_context(|| format!("{qemu_name} not found even after installing qemu-system-x86"))
 }
 
+/// Whether apt has any package list (a fresh image may have none, and then
+/// nothing can be installed, downloaded or resolved before `apt-get update`).
+fn apt_has_lists() -> bool {
+    fs::read_dir("/var/lib/apt/lists")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+        })
+        .unwrap_or(false)
+}
+
+/// `apt-get update` as root when apt has no lists yet.
+fn update_if_no_lists() -> Result<()> {
+    if is_root() && !apt_has_lists() {
+        say("apt has no package lists yet: apt-get update");
+        run_checked(Command::new("apt-get").args(["update", "-q"]))?;
+    }
+    Ok(())
+}
+
 /// `apt-get download` of the packages not yet in `debs`; one `apt-get update`
 /// and a retry if apt does not know them (stale or missing package lists).
 fn fetch(debs: &Path, pkgs: &[&str]) -> Result<()> {
@@ -178,6 +203,7 @@ fn fetch(debs: &Path, pkgs: &[&str]) -> Result<()> {
     if want.is_empty() {
         return Ok(());
     }
+    update_if_no_lists()?;
     say(&format!("apt-get download {}", want.join(" ")));
     let download = || {
         let mut cmd = Command::new("apt-get");
@@ -239,6 +265,7 @@ fn kernel_package(cache: &Path, _debs: &Path) -> Result<String> {
             return Ok(pkg.to_owned());
         }
     }
+    update_if_no_lists()?;
     let resolve = || -> Result<Option<String>> {
         let out = Command::new("apt-cache")
             .args(["depends", "linux-image-amd64"])

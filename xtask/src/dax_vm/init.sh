@@ -105,7 +105,10 @@ grep -q ' /mnt/dax .*dax' /proc/mounts || fail "/mnt/dax is mounted without dax:
 # journal replay / log recovery shows up here; the host prints these lines
 dmesg | grep -E 'EXT4-fs \(pmem0\)|XFS \(pmem0\)' | sed 's/^\[[^]]*\] */daxvm-init: kernel: /'
 mount -t tmpfs -o size=40% nodax /mnt/nodax || fail "tmpfs on /mnt/nodax"
-mount -t tmpfs -o size=20% tmp /tmp || fail "tmpfs on /tmp"
+# /tmp stays the initramfs' own directory: the root file system is already
+# a tmpfs (no root= on the command line), and files that the host packed at
+# their /tmp/... paths (a test's CARGO_BIN_EXE_* in a target dir under /tmp)
+# must stay visible.
 
 export DAX_DIR=/mnt/dax NODAX_DIR=/mnt/nodax DAXVM_FS=$FS DAXVM_PMEM_STATE=$PMEM
 export HOME=/root TMPDIR=/tmp

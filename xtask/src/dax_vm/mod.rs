@@ -16,19 +16,24 @@ use std::time::{Duration, Instant};
 use vm::{Accel, Outcome, Spec};
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
-/// Until the real memory-backend crates carry `dax` tests, this small crate
-/// proves the runner end to end.
-const DEFAULT_PACKAGE: &str = "daxvm-selftest";
+/// The test targets that `cargo xtask dax-vm` runs without `--package`:
+/// the backend through the object model, and the `qom` command.
+const DEFAULT_TARGETS: &[(&str, &str)] = &[("memory-backend-file", "dax"), ("qom-cli", "dax")];
 const DEFAULT_TEST: &str = "dax";
+/// libtest arguments for the test boot when the user gives none after `--`:
+/// the tests' report lines (`DAXVM-...`) are printed, in order.
+const DEFAULT_TEST_ARGS: &[&str] = &["--nocapture", "--test-threads=1"];
 
 const USAGE: &str = "\
 usage:
   cargo xtask dax-vm [OPTIONS] [FILTER] [-- TEST-ARGS...]
-      Build the `--test` target (default `dax`) of `--package` (default
-      daxvm-selftest) statically, run it in the guest with FILTER on every
-      file system, then run each crash pair (ignored tests crash_write_X /
-      crash_verify_X): one boot that must crash the guest, one that verifies
-      on the same NVDIMM image. Exit 0 when everything passed.
+      Build the `--test` target (default `dax`) of `--package` (default:
+      memory-backend-file and qom-cli) statically, run it in the guest with
+      FILTER on every file system, then run each crash pair (ignored tests
+      crash_write_X / crash_verify_X): one boot that must crash the guest,
+      one that verifies on the same NVDIMM image. The package's binaries
+      (e.g. qom for CARGO_BIN_EXE_qom) go into the guest at the same path.
+      Exit 0 when everything passed.
   cargo xtask dax-vm run [OPTIONS] BINARY [ARGS...]
       Boot once and run BINARY (static) with ARGS. Exits with the binary's
       status, 123 if it crashed the guest on purpose, 124 on timeout, 125 if
@@ -46,10 +51,13 @@ options:
   --mem MIB            guest RAM (default 1024)
   --smp N              guest CPUs (default 1)
   --env NAME=VALUE     extra environment for the binary (repeatable)
+  --add FILE           also put FILE (static program or data) into the guest
+                       at the same absolute path (repeatable)
   --verbose            print the QEMU command and the whole guest console
   -p, --package PKG    (tests) package whose test target to build
   --test NAME          (tests) test target name (default dax)
   --no-crash-pairs     (tests) skip the crash pairs
+  --trials N           (tests) run each crash pair N times (default 1)
 ";
 
 #[derive(Default)]
@@ -62,10 +70,12 @@ struct Options {
     mem: Option<u64>,
     smp: Option<u32>,
     env: Vec<(String, String)>,
+    files: Vec<PathBuf>,
     verbose: bool,
     package: Option<String>,
     test: Option<String>,
     no_crash_pairs: bool,
+    trials: Option<u64>,
     positional: Vec<String>,
     passthrough: Vec<String>,
 }
@@ -120,6 +130,16 @@ fn parse(args: &[String], run_mode: bool) -> Result<Options> {
                 }
                 o.env.push((k.to_owned(), val.to_owned()));
             }
+            "--add" => {
+                let f = PathBuf::from(value(a)?);
+                let f = if f.is_absolute() {
+                    f
+                } else {
+                    std::env::current_dir()?.join(f)
+                };
+                o.files.push(f);
+            }
+            "--trials" => o.trials = Some(number(a, &value(a)?, 1, 1000)?),
             "-p" | "--package" => o.package = Some(value(a)?),
             "--test" => o.test = Some(value(a)?),
             "-h" | "--help" => {
@@ -157,6 +177,7 @@ fn spec(o: &Options, fs: &str, binary: &Path, args: Vec<String>) -> Spec {
         binary: binary.to_path_buf(),
         args,
         env: o.env.clone(),
+        files: o.files.clone(),
         pmem_img: o.pmem_img.clone(),
         accel: o.accel.unwrap_or(Accel::Auto),
         timeout: Duration::from_secs(o.timeout.unwrap_or(600)),
@@ -229,8 +250,19 @@ fn run_binary(args: &[String]) -> Result<i32> {
     Ok(report.exit_code())
 }
 
-/// Builds the test target statically and returns the executable's path.
-fn build_test_binary(package: &str, test: &str) -> Result<PathBuf> {
+/// A statically built test target and the binaries that came with it.
+struct TestBuild {
+    package: String,
+    test: String,
+    binary: PathBuf,
+    /// The package's own programs built for the test (cargo builds them
+    /// for integration tests and names them in `CARGO_BIN_EXE_<name>`).
+    bins: Vec<PathBuf>,
+}
+
+/// Builds the test target statically; returns the executable's path and
+/// those of the binaries built along with it.
+fn build_test_binary(package: &str, test: &str) -> Result<TestBuild> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
     // With --target, RUSTFLAGS reaches only the target's code, not build
@@ -256,20 +288,41 @@ fn build_test_binary(package: &str, test: &str) -> Result<PathBuf> {
     if !out.status.success() {
         bail!("building the `{test}` test of {package} failed");
     }
+    let mut binary = None;
+    let mut bins = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        let is_it = msg["reason"] == "compiler-artifact"
-            && msg["target"]["name"] == test
-            && msg["target"]["kind"]
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let Some(exe) = msg["executable"].as_str() else {
+            continue;
+        };
+        let kind = |k: &str| {
+            msg["target"]["kind"]
                 .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "test"));
-        if let (true, Some(exe)) = (is_it, msg["executable"].as_str()) {
-            return Ok(PathBuf::from(exe));
+                .is_some_and(|v| v.iter().any(|x| x == k))
+        };
+        if kind("test") && msg["target"]["name"] == test {
+            binary = Some(PathBuf::from(exe));
+        } else if kind("bin") {
+            bins.push(PathBuf::from(exe));
         }
     }
-    bail!("cargo reported no executable for test `{test}` of {package}")
+    let binary = binary
+        .with_context(|| format!("cargo reported no executable for test `{test}` of {package}"))?;
+    check_static(&binary)?;
+    for b in &bins {
+        check_static(b)?;
+    }
+    Ok(TestBuild {
+        package: package.to_owned(),
+        test: test.to_owned(),
+        binary,
+        bins,
+    })
 }
 
 /// Crash pairs by naming convention: an ignored test whose last path
@@ -306,6 +359,13 @@ fn crash_pairs(binary: &Path, filter: Option<&str>) -> Result<Vec<(String, Strin
     Ok(pairs)
 }
 
+/// One line of the final summary.
+struct Line {
+    what: String,
+    ok: bool,
+    detail: String,
+}
+
 fn run_tests(args: &[String]) -> Result<()> {
     let o = parse(args, false)?;
     // One image cannot hold two file systems; crash pairs use their own.
@@ -316,64 +376,117 @@ fn run_tests(args: &[String]) -> Result<()> {
         bail!("one FILTER at most (more test arguments go after --)\n\n{USAGE}");
     }
     let filter = o.positional.first().cloned();
-    let package = o.package.clone().unwrap_or_else(|| DEFAULT_PACKAGE.into());
-    let test = o.test.clone().unwrap_or_else(|| DEFAULT_TEST.into());
-    let t0 = Instant::now();
-    let binary = build_test_binary(&package, &test)?;
-    check_static(&binary)?;
-    let pairs = if o.no_crash_pairs {
-        Vec::new()
-    } else {
-        crash_pairs(&binary, filter.as_deref())?
+    let targets: Vec<(String, String)> = match &o.package {
+        Some(p) => vec![(
+            p.clone(),
+            o.test.clone().unwrap_or_else(|| DEFAULT_TEST.into()),
+        )],
+        None if o.test.is_some() => bail!("--test needs --package"),
+        None => DEFAULT_TARGETS
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect(),
     };
+    let t0 = Instant::now();
+    let mut builds = Vec::new();
+    for (package, test) in &targets {
+        let b = build_test_binary(package, test)?;
+        let pairs = if o.no_crash_pairs {
+            Vec::new()
+        } else {
+            crash_pairs(&b.binary, filter.as_deref())?
+        };
+        builds.push((b, pairs));
+    }
     let assets = assets::prepare()?;
+    let test_args: Vec<String> = if o.passthrough.is_empty() {
+        DEFAULT_TEST_ARGS.iter().map(|s| s.to_string()).collect()
+    } else {
+        o.passthrough.clone()
+    };
+    let trials = o.trials.unwrap_or(1);
 
-    let mut results: Vec<(String, bool, String)> = Vec::new();
+    let mut results: Vec<Line> = Vec::new();
+    let mut reports: Vec<String> = Vec::new();
+    let mut keep_report = |r: &vm::Report| {
+        reports.extend(
+            r.stdout
+                .lines()
+                // libtest may put "test NAME ... " in front of the line
+                .filter_map(|l| l.find("DAXVM-").map(|i| l[i..].to_owned())),
+        );
+    };
     for fs in file_systems(&o, true) {
-        let mut args: Vec<String> = filter.iter().cloned().collect();
-        args.extend(o.passthrough.iter().cloned());
-        eprintln!("[dax-vm] === {fs}: {test} {}", args.join(" "));
-        let r = vm::run(&assets, &spec(&o, &fs, &binary, args))?;
-        results.push((
-            format!("{fs} tests"),
-            r.outcome == Outcome::Exited(0),
-            r.summary(&fs),
-        ));
+        for (b, _) in &builds {
+            let mut s = spec(&o, &fs, &b.binary, Vec::new());
+            s.files.extend(b.bins.iter().cloned());
+            s.args = filter.iter().cloned().collect();
+            s.args.extend(test_args.iter().cloned());
+            eprintln!(
+                "[dax-vm] === {fs}: {} `{}` {}",
+                b.package,
+                b.test,
+                s.args.join(" ")
+            );
+            let r = vm::run(&assets, &s)?;
+            keep_report(&r);
+            results.push(Line {
+                what: format!("{fs} {} tests", b.package),
+                ok: r.outcome == Outcome::Exited(0),
+                detail: r.summary(&fs),
+            });
+        }
 
-        for (write, verify) in &pairs {
-            let img = std::env::temp_dir()
-                .join(format!("xtask-dax-vm-pair.{}.{fs}.img", std::process::id()));
-            let _ = std::fs::remove_file(&img);
-            let mut s = spec(&o, &fs, &binary, Vec::new());
-            s.pmem_img = Some(img.clone()); // never the user's --pmem-img
-            let exact = |name: &str| {
-                [
-                    "--ignored",
-                    "--exact",
-                    name,
-                    "--nocapture",
-                    "--test-threads=1",
-                ]
-                .map(String::from)
-                .to_vec()
-            };
-            eprintln!("[dax-vm] === {fs}: {write} (must crash the guest)");
-            s.args = exact(write);
-            let w = vm::run(&assets, &s)?;
-            let crashed = matches!(w.outcome, Outcome::Crashed(_));
-            results.push((format!("{fs} {write}"), crashed, w.summary(&fs)));
-            if crashed {
-                eprintln!("[dax-vm] === {fs}: {verify} (same NVDIMM, after the crash)");
-                s.args = exact(verify);
-                let v = vm::run(&assets, &s)?;
-                results.push((
-                    format!("{fs} {verify}"),
-                    v.outcome == Outcome::Exited(0),
-                    v.summary(&fs),
-                ));
-            }
-            if !o.keep {
-                let _ = std::fs::remove_file(&img);
+        for trial in 1..=trials {
+            for (b, pairs) in &builds {
+                for (write, verify) in pairs {
+                    let img = std::env::temp_dir()
+                        .join(format!("xtask-dax-vm-pair.{}.{fs}.img", std::process::id()));
+                    let _ = std::fs::remove_file(&img);
+                    let mut s = spec(&o, &fs, &b.binary, Vec::new());
+                    s.files.extend(b.bins.iter().cloned());
+                    s.pmem_img = Some(img.clone()); // never the user's --pmem-img
+                    let exact = |name: &str| {
+                        [
+                            "--ignored",
+                            "--exact",
+                            name,
+                            "--nocapture",
+                            "--test-threads=1",
+                        ]
+                        .map(String::from)
+                        .to_vec()
+                    };
+                    let t = if trials > 1 {
+                        format!(" (trial {trial}/{trials})")
+                    } else {
+                        String::new()
+                    };
+                    eprintln!("[dax-vm] === {fs}: {write}{t} (must crash the guest)");
+                    s.args = exact(write);
+                    let w = vm::run(&assets, &s)?;
+                    keep_report(&w);
+                    let crashed = matches!(w.outcome, Outcome::Crashed(_));
+                    results.push(Line {
+                        what: format!("{fs} {write}{t}"),
+                        ok: crashed,
+                        detail: w.summary(&fs),
+                    });
+                    if crashed {
+                        eprintln!("[dax-vm] === {fs}: {verify}{t} (same NVDIMM, after the crash)");
+                        s.args = exact(verify);
+                        let v = vm::run(&assets, &s)?;
+                        keep_report(&v);
+                        results.push(Line {
+                            what: format!("{fs} {verify}{t}"),
+                            ok: v.outcome == Outcome::Exited(0),
+                            detail: v.summary(&fs),
+                        });
+                    }
+                    if !o.keep {
+                        let _ = std::fs::remove_file(&img);
+                    }
+                }
             }
         }
     }
@@ -382,13 +495,21 @@ fn run_tests(args: &[String]) -> Result<()> {
         "[dax-vm] summary ({:.1}s in all):",
         t0.elapsed().as_secs_f64()
     );
-    for (what, ok, line) in &results {
+    for l in &results {
         eprintln!(
-            "[dax-vm]   {} {what}: {line}",
-            if *ok { "PASS" } else { "FAIL" }
+            "[dax-vm]   {} {}: {}",
+            if l.ok { "PASS" } else { "FAIL" },
+            l.what,
+            l.detail
         );
     }
-    let failed = results.iter().filter(|r| !r.1).count();
+    if !reports.is_empty() {
+        eprintln!("[dax-vm] what the tests reported:");
+        for r in &reports {
+            eprintln!("[dax-vm]   {r}");
+        }
+    }
+    let failed = results.iter().filter(|r| !r.ok).count();
     if failed > 0 {
         bail!("{failed} of {} dax-vm boots failed", results.len());
     }

@@ -29,6 +29,9 @@ pub struct Spec {
     pub binary: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Extra host files packed into the guest at the same absolute path
+    /// (e.g. the `qom` binary that `CARGO_BIN_EXE_qom` names).
+    pub files: Vec<PathBuf>,
     pub pmem_img: Option<PathBuf>,
     pub accel: Accel,
     pub timeout: Duration,
@@ -58,6 +61,8 @@ pub struct Report {
     /// Spawn to the binary's start (all of the guest's setup).
     pub boot: Option<Duration>,
     pub total: Duration,
+    /// Everything the binary wrote to stdout.
+    pub stdout: String,
 }
 
 /// `Exited`'s exit code for `run` mode, mirroring the statuses of the
@@ -235,6 +240,7 @@ struct Seen {
     console: String,
     qemu_err: String,
     boot: Option<Duration>,
+    stdout: String,
 }
 
 impl Boot<'_> {
@@ -358,6 +364,7 @@ impl Boot<'_> {
             console: read("console"),
             qemu_err: err_reader.join().unwrap_or_default(),
             boot,
+            stdout: read("stdout"),
         })
     }
 }
@@ -459,7 +466,45 @@ fn payload(spec: &Spec) -> Result<Vec<u8>> {
     c.file(&format!("daxvm/bin/{name}"), true, &bin)?;
     c.file("daxvm/args", false, args.as_bytes())?;
     c.file("daxvm/env", false, env.as_bytes())?;
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in &spec.files {
+        let guest = guest_path(f)?;
+        let data = fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        // the kernel's unpacker does not make parent directories
+        let mut parent = String::new();
+        let comps: Vec<&str> = guest.split('/').filter(|c| !c.is_empty()).collect();
+        for comp in &comps[..comps.len() - 1] {
+            parent.push('/');
+            parent.push_str(comp);
+            if dirs.insert(parent.clone()) {
+                c.dir(&parent)?;
+            }
+        }
+        c.file(&guest, true, &data)?;
+    }
     c.finish()
+}
+
+/// Where an extra file goes in the guest: its own absolute path, which must
+/// not be under a directory that the guest's init mounts over or owns.
+fn guest_path(host: &Path) -> Result<String> {
+    let s = host
+        .to_str()
+        .with_context(|| format!("{} is not UTF-8", host.display()))?;
+    if !host.is_absolute() || s.split('/').any(|c| c == "." || c == "..") {
+        bail!("extra guest file {s}: needs a plain absolute path");
+    }
+    const HIDDEN: &[&str] = &["/proc", "/sys", "/dev", "/mnt/dax", "/mnt/nodax", "/daxvm"];
+    if let Some(d) = HIDDEN
+        .iter()
+        .find(|d| s == **d || s.starts_with(&format!("{d}/")))
+    {
+        bail!(
+            "extra guest file {s}: {d} is mounted over or used by the guest's init; \
+             build somewhere else (set CARGO_TARGET_DIR outside {d})"
+        );
+    }
+    Ok(s.to_owned())
 }
 
 /// Decides between KVM and TCG. KVM is used only after a probe boot showed
@@ -625,6 +670,7 @@ pub fn run(assets: &Assets, spec: &Spec) -> Result<Report> {
         pmem_state: pmem.state(),
         boot: seen.boot,
         total: t0.elapsed(),
+        stdout: seen.stdout,
     })
 }
 
@@ -671,6 +717,7 @@ mod tests {
             console: console.into(),
             qemu_err: String::new(),
             boot: None,
+            stdout: String::new(),
         }
     }
 
