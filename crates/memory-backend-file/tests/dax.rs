@@ -13,7 +13,7 @@
 //! `crash_verify_X` checks the same NVDIMM on the next boot) are ignored
 //! here and run by the runner one pair at a time.
 
-mod common;
+use qom_test_support as common;
 
 use std::fs::File;
 use std::io::Read;

@@ -2,7 +2,7 @@
 //! /dev/shm (tmpfs), and, as root, small tmpfs and hugetlbfs mounts (those
 //! tests print SKIPPED when mounting is impossible).
 
-mod common;
+use qom_test_support as common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! descriptor and no mapping behind. Alone in its test binary so that no
 //! other test changes the counts meanwhile.
 
-mod common;
+use qom_test_support as common;
 
 use common::TempDir;
 use memory_backend::host::SyncMode;

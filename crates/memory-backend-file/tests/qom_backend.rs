@@ -9,7 +9,7 @@
 //! directory on a DAX file system (inside the daxvm guest), the MAP_SYNC
 //! tests expect `sync=on` to succeed there.
 
-mod common;
+use qom_test_support as common;
 
 use std::path::Path;
 

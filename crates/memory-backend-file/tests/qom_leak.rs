@@ -3,7 +3,7 @@
 //! behind. Alone in its test binary so that no other test changes the
 //! counts meanwhile.
 
-mod common;
+use qom_test_support as common;
 
 use common::TempDir;
 use qom::{ObjectTree, TypeRegistry};

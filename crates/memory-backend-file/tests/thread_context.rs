@@ -2,7 +2,7 @@
 //! requested affinity, and preallocation threads really run in it
 //! (observed in `/proc/self/task/*/status` while they run).
 
-mod common;
+use qom_test_support as common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The abstract `memory-backend` type through a small test subclass whose
 //! `alloc` hook maps an unnamed file in /dev/shm and counts abandons.
 
-mod common;
+use qom_test_support as common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

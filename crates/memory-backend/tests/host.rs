@@ -2,7 +2,7 @@
 //! ext4 in /tmp) and on small tmpfs mounts (needs root to mount; those
 //! tests print SKIPPED otherwise).
 
-mod common;
+use qom_test_support as common;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,5 @@
-//! Test helpers: temporary directories and small tmpfs/hugetlbfs mounts.
-#![allow(dead_code)]
+//! Test helpers shared by the memory backend crates: temporary
+//! directories and small tmpfs/hugetlbfs mounts (root needed for those).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
