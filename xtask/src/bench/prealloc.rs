@@ -9,8 +9,8 @@
 //! every timed run starts from a removed file, a `sync`, and an untimed
 //! populate+free of the same size in tmpfs (this VM hands freed memory back
 //! to the host, and touching it again costs host faults; warming makes every
-//! run start alike). The variants are interleaved, in an order rotated each
-//! round, so that noise from other users of the machine is spread evenly.
+//! run start alike). The variants are interleaved, in an order shuffled anew
+//! each round, so that noise from other users of the machine is spread evenly.
 //! A run is timed from just before the process is spawned until it has been
 //! reaped. `qom` is also run with `prealloc=off` to estimate the part of its
 //! time that preallocation (and freeing the populated mapping at exit)
@@ -38,6 +38,7 @@ options:
   --qemu PROG       QEMU binary (default qemu-system-x86_64 from $PATH)
   --no-qemu         do not run QEMU even when it is installed
   --no-warm         do not populate+free tmpfs memory before each timed run
+  --seed N          seed of the per-round shuffle of the variants (default: clock)
 ";
 
 /// The goal: ours within this factor of the reference in every cell.
@@ -53,6 +54,7 @@ struct Options {
     tmpfs_dir: PathBuf,
     qemu: Option<String>,
     warm: bool,
+    seed: Option<u64>,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
@@ -64,6 +66,7 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
         tmpfs_dir: PathBuf::from("/dev/shm"),
         qemu: Some("qemu-system-x86_64".into()),
         warm: true,
+        seed: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -92,6 +95,7 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
             "--qemu" => o.qemu = Some(value()?),
             "--no-qemu" => o.qemu = None,
             "--no-warm" => o.warm = false,
+            "--seed" => o.seed = Some(positive(&value()?)?),
             "-h" | "--help" | "help" => {
                 print!("{USAGE}");
                 return Ok(None);
@@ -230,11 +234,17 @@ pub fn run(args: &[String]) -> Result<()> {
             ""
         }
     );
+    let mut seed = bench.opts.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    eprintln!("bench prealloc: order seed {seed} (--seed to repeat it)");
     let mut samples: HashMap<Variant, Vec<Sample>> = HashMap::new();
     let start = Instant::now();
     for round in 0..bench.opts.runs {
         let mut order = variants.clone();
-        order.rotate_left(round % variants.len());
+        shuffle(&mut order, &mut seed);
         eprint!("round {}/{}:", round + 1, bench.opts.runs);
         for v in order {
             let s = bench.measure(v)?;
@@ -382,6 +392,20 @@ impl Bench {
         };
         remove_if_present(&file)?;
         Ok(sample)
+    }
+}
+
+/// Shuffles `v` in place (Fisher-Yates with xorshift64), so that the
+/// variants have different neighbours in every round: a variant that always
+/// ran right after the same other one could inherit its after-effects.
+fn shuffle<T>(v: &mut [T], state: &mut u64) {
+    for i in (1..v.len()).rev() {
+        let mut x = (*state).max(1);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *state = x;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
     }
 }
 
