@@ -469,17 +469,17 @@ fn report(bench: &Bench, samples: &HashMap<Variant, Vec<Sample>>, qemu_version: 
     };
     let cell = |xs: &[f64]| {
         let (lo, hi) = min_max(xs);
-        format!("{} ({}–{})", fmt_s(median(xs)), fmt_s(lo), fmt_s(hi))
+        format!("{:.3} ({lo:.2}–{hi:.2})", median(xs))
     };
-    let qemu_name = qemu_version.map(|v| format!("QEMU {v}"));
+    let qemu_name = qemu_version.map(|v| format!("QEMU {v} (s)"));
     let mut header = vec![
         "fs",
         "threads",
-        "qom",
-        "reference",
+        "qom (s)",
+        "reference (s)",
         "qom/ref",
-        "qom prealloc≈",
-        "ref populate",
+        "qom prealloc≈ (s)",
+        "ref populate (s)",
         "prealloc qom/ref",
     ];
     if let Some(q) = &qemu_name {
@@ -513,8 +513,8 @@ fn report(bench: &Bench, samples: &HashMap<Variant, Vec<Sample>>, qemu_version: 
                 cell(&ours),
                 cell(&reference),
                 format!("{ratio:.2}{}", if ratio <= GOAL { "" } else { " MISS" }),
-                fmt_s(ours_pre),
-                fmt_s(median(&ref_pre)),
+                format!("{ours_pre:.3}"),
+                format!("{:.3}", median(&ref_pre)),
                 format!("{:.2}", ours_pre / median(&ref_pre)),
             ];
             if qemu_name.is_some() {
@@ -539,12 +539,16 @@ fn report(bench: &Bench, samples: &HashMap<Variant, Vec<Sample>>, qemu_version: 
             who: Who::OursNoPrealloc,
             threads: 1,
         });
+        let (lo, hi) = min_max(&off);
         println!(
-            "qom prealloc=off on {}: {} (qom prealloc≈ = qom − this; it includes unmapping at exit)",
+            "qom prealloc=off on {}: {} ({}–{})",
             fs.name(),
-            cell(&off)
+            fmt_s(median(&off)),
+            fmt_s(lo),
+            fmt_s(hi)
         );
     }
+    println!("qom prealloc≈ = qom − qom prealloc=off (so it includes unmapping at exit)");
     println!("ref populate = the reference's own MADV_POPULATE_WRITE + munmap/close time");
     println!(
         "goal: qom within {GOAL:.2}x of the reference in every cell: {}",
