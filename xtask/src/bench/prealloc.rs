@@ -38,6 +38,8 @@ options:
   --qemu PROG       QEMU binary (default qemu-system-x86_64 from $PATH)
   --no-qemu         do not run QEMU even when it is installed
   --no-warm         do not populate+free tmpfs memory before each timed run
+  --fs WHICH        tmpfs, ext4 or both (default both)
+  --json PATH       also write every sample, in the order run, as JSON
   --seed N          seed of the per-round shuffle of the variants (default: clock)
 ";
 
@@ -55,6 +57,8 @@ struct Options {
     qemu: Option<String>,
     warm: bool,
     seed: Option<u64>,
+    fs: Vec<Fs>,
+    json: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
@@ -67,6 +71,8 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
         qemu: Some("qemu-system-x86_64".into()),
         warm: true,
         seed: None,
+        fs: vec![Fs::Tmpfs, Fs::Ext4],
+        json: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -95,6 +101,15 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
             "--qemu" => o.qemu = Some(value()?),
             "--no-qemu" => o.qemu = None,
             "--no-warm" => o.warm = false,
+            "--fs" => {
+                o.fs = match value()?.as_str() {
+                    "tmpfs" => vec![Fs::Tmpfs],
+                    "ext4" => vec![Fs::Ext4],
+                    "both" => vec![Fs::Tmpfs, Fs::Ext4],
+                    v => bail!("--fs must be tmpfs, ext4 or both, not {v:?}"),
+                }
+            }
+            "--json" => o.json = Some(PathBuf::from(value()?)),
             "--seed" => o.seed = Some(positive(&value()?)?),
             "-h" | "--help" | "help" => {
                 print!("{USAGE}");
@@ -184,7 +199,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let Some(opts) = parse(args)? else {
         return Ok(());
     };
-    check_fs(&opts.ext4_dir, EXT4_MAGIC, "ext4")?;
+    // tmpfs is also where the machine is warmed, so it is always checked
+    if opts.fs.contains(&Fs::Ext4) {
+        check_fs(&opts.ext4_dir, EXT4_MAGIC, "ext4")?;
+    }
     check_fs(&opts.tmpfs_dir, TMPFS_MAGIC, "tmpfs")?;
     let qemu = find_qemu(opts.qemu.as_deref());
     let bins = build_release(&[("qom-cli", "qom"), ("xtask", "prealloc-ref")])?;
@@ -206,7 +224,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
 
     let mut variants = Vec::new();
-    for fs in [Fs::Tmpfs, Fs::Ext4] {
+    for &fs in &bench.opts.fs {
         variants.push(Variant {
             fs,
             who: Who::OursNoPrealloc,
@@ -241,6 +259,7 @@ pub fn run(args: &[String]) -> Result<()> {
     });
     eprintln!("bench prealloc: order seed {seed} (--seed to repeat it)");
     let mut samples: HashMap<Variant, Vec<Sample>> = HashMap::new();
+    let mut log = Vec::new();
     let start = Instant::now();
     for round in 0..bench.opts.runs {
         let mut order = variants.clone();
@@ -250,12 +269,32 @@ pub fn run(args: &[String]) -> Result<()> {
             let s = bench.measure(v)?;
             eprint!(" {}", fmt_s(s.wall));
             let _ = std::io::stderr().flush();
+            log.push(serde_json::json!({
+                "round": round + 1,
+                "fs": v.fs.name(),
+                "who": v.who.name(),
+                "threads": v.threads,
+                "wall_s": s.wall,
+                "ref_populate_s": s.populate,
+            }));
             samples.entry(v).or_default().push(s);
         }
         eprintln!();
     }
     eprintln!("({:.0} s)", start.elapsed().as_secs_f64());
     drop(guard);
+    if let Some(path) = &bench.opts.json {
+        let doc = serde_json::json!({
+            "benchmark": "prealloc",
+            "size_mib": bench.opts.size_mib,
+            "runs": bench.opts.runs,
+            "warm": bench.opts.warm,
+            "qemu": qemu.as_ref().map(|(_, v)| v),
+            "samples": log,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     report(&bench, &samples, qemu.as_ref().map(|(_, v)| v.as_str()));
     Ok(())
 }
@@ -488,7 +527,7 @@ fn report(bench: &Bench, samples: &HashMap<Variant, Vec<Sample>>, qemu_version: 
     }
     let mut rows = Vec::new();
     let mut missed = 0;
-    for fs in [Fs::Tmpfs, Fs::Ext4] {
+    for &fs in &bench.opts.fs {
         let off = median(&walls(Variant {
             fs,
             who: Who::OursNoPrealloc,
@@ -533,7 +572,7 @@ fn report(bench: &Bench, samples: &HashMap<Variant, Vec<Sample>>, qemu_version: 
     println!();
     print_table(&header, &rows);
     println!();
-    for fs in [Fs::Tmpfs, Fs::Ext4] {
+    for &fs in &bench.opts.fs {
         let off = walls(Variant {
             fs,
             who: Who::OursNoPrealloc,
