@@ -45,6 +45,8 @@ options:
 
 /// The goal: ours within this factor of the reference in every cell.
 const GOAL: f64 = 1.15;
+/// A cell whose slowest run took this many times its fastest is noisy.
+const NOISY_SPREAD: f64 = 1.5;
 const EXT4_MAGIC: u64 = 0xEF53;
 const TMPFS_MAGIC: u64 = 0x0102_1994;
 
@@ -527,6 +529,7 @@ fn report(bench: &Bench, samples: &HashMap<Variant, Vec<Sample>>, qemu_version: 
     }
     let mut rows = Vec::new();
     let mut missed = 0;
+    let mut noisy = Vec::new();
     for &fs in &bench.opts.fs {
         let off = median(&walls(Variant {
             fs,
@@ -540,6 +543,15 @@ fn report(bench: &Bench, samples: &HashMap<Variant, Vec<Sample>>, qemu_version: 
             let ratio = median(&ours) / median(&reference);
             if ratio > GOAL || ratio.is_nan() {
                 missed += 1;
+            }
+            // A cell whose runs spread wider than the goal's margin cannot
+            // decide the goal by its median alone.
+            let spread = |xs: &[f64]| {
+                let (lo, hi) = min_max(xs);
+                hi / lo
+            };
+            if spread(&ours).max(spread(&reference)) > NOISY_SPREAD {
+                noisy.push(format!("{} {threads}", fs.name()));
             }
             let ours_pre = median(&ours) - off;
             let ref_pre: Vec<f64> = samples
@@ -589,6 +601,13 @@ fn report(bench: &Bench, samples: &HashMap<Variant, Vec<Sample>>, qemu_version: 
     }
     println!("qom prealloc≈ = qom − qom prealloc=off (so it includes unmapping at exit)");
     println!("ref populate = the reference's own MADV_POPULATE_WRITE + munmap/close time");
+    if !noisy.is_empty() {
+        println!(
+            "noisy (slowest run > {NOISY_SPREAD}x the fastest): {}; the machine is busy, \
+             rerun with more --runs before drawing a conclusion",
+            noisy.join(", ")
+        );
+    }
     println!(
         "goal: qom within {GOAL:.2}x of the reference in every cell: {}",
         if missed == 0 {
