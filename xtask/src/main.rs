@@ -1,6 +1,6 @@
 //! `cargo xtask`: project automation (CI checks, benchmarks, the DAX guest).
 
-mod bench_qmp;
+mod bench;
 mod ci;
 mod dax_vm;
 
@@ -11,12 +11,9 @@ fn main() -> Result<()> {
     let task = args.next().unwrap_or_else(|| "help".to_owned());
     let rest: Vec<String> = args.collect();
     match task.as_str() {
+        "bench" => bench::run(&rest),
         "ci" => ci::run(&rest),
         "dax-vm" => dax_vm::run(&rest),
-        "bench" => match rest.first().map(String::as_str) {
-            Some("qmp") => bench_qmp::run(&rest[1..]),
-            _ => bail!("usage: cargo xtask bench qmp [--runs N]"),
-        },
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -32,6 +29,7 @@ fn print_help() {
     println!(
         "cargo xtask TASK\n\n\
          Tasks:\n  \
+         bench NAME [OPTIONS]    whole-process benchmarks (`bench help` lists them)\n  \
          ci                      fmt check, clippy -D warnings, tests, docs (what CI runs)\n  \
          dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n"
     );

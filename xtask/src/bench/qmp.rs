@@ -169,26 +169,6 @@ fn add_del_rate(server: &Server, dir: &Path, cycles: u32) -> Result<f64> {
     Ok(rate)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn find_qom() -> Result<PathBuf> {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "--bin", "qom"])
-        .status()
-        .context("building qom")?;
-    if !status.success() {
-        bail!("building qom failed");
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join("release/qom"))
-}
-
 fn qemu() -> Option<(PathBuf, String)> {
     let out = Command::new("qemu-system-x86_64")
         .arg("--version")
@@ -213,7 +193,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let mut servers = vec![Server {
         label: "qom",
-        program: find_qom()?,
+        program: super::build_release(&[("qom-cli", "qom")])?.remove(0),
         base_args: vec![],
     }];
     match qemu() {
@@ -242,7 +222,7 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("bench qmp: round {}/{runs} done", round + 1);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let med = |v: &Vec<Vec<f64>>, i: usize| median(v[i].clone());
+    let med = |v: &Vec<Vec<f64>>, i: usize| super::median(&v[i]);
     println!("\nQMP server, native Rust client, one request in flight; medians of {runs} interleaved runs");
     println!(
         "{:<44} {:>14} {:>14} {:>9}",
