@@ -39,10 +39,49 @@ pub fn test_commands() -> Arc<Commands> {
         Ok(json!({}))
     })
     .unwrap();
+    c.register("x-wait", |args| {
+        check_arguments(args, &[])?;
+        if GATE.wait_open(Duration::from_secs(30)) {
+            Ok(json!({}))
+        } else {
+            Err(qom::Error::generic("x-wait: the gate stayed closed"))
+        }
+    })
+    .unwrap();
     c.register("x-echo", |args| Ok(Value::Object(args.clone())))
         .unwrap();
     Arc::new(c)
 }
+
+/// A gate the `x-wait` command blocks on until a test opens it.
+pub struct Gate {
+    open: std::sync::Mutex<bool>,
+    cond: std::sync::Condvar,
+}
+
+impl Gate {
+    /// Opens the gate: every waiting `x-wait` returns.
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cond.notify_all();
+    }
+
+    /// Waits until the gate is open; false if `limit` passed first.
+    fn wait_open(&self, limit: Duration) -> bool {
+        let guard = self.open.lock().unwrap();
+        let (guard, _) = self
+            .cond
+            .wait_timeout_while(guard, limit, |open| !*open)
+            .unwrap();
+        *guard
+    }
+}
+
+/// The gate of `x-wait` (one test uses it).
+pub static GATE: Gate = Gate {
+    open: std::sync::Mutex::new(false),
+    cond: std::sync::Condvar::new(),
+};
 
 /// A QMP client over a Unix stream.
 pub struct Client {
