@@ -123,40 +123,7 @@ impl ObjectTree {
     /// properties. Type errors are worded as QAPI words them
     /// (`Parameter 'qom-type' does not accept value 'X'`).
     pub fn object_add_args(&self, args: &Map<String, Value>) -> Result<Object> {
-        let qom_type = match args.get("qom-type") {
-            None => return Err(Error::MissingParameter("qom-type".into())),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => {
-                return Err(Error::InvalidParameterType {
-                    name: "qom-type".into(),
-                    expected: "string".into(),
-                })
-            }
-        };
-        let creatable = self
-            .types
-            .find_class(&qom_type)?
-            .is_some_and(|c| !c.is_abstract() && c.is_a(TYPE_USER_CREATABLE));
-        if !creatable {
-            return Err(Error::ValueNotAccepted {
-                name: "qom-type".into(),
-                value: qom_type,
-            });
-        }
-        let id = match args.get("id") {
-            None => return Err(Error::MissingParameter("id".into())),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => {
-                return Err(Error::InvalidParameterType {
-                    name: "id".into(),
-                    expected: "string".into(),
-                })
-            }
-        };
-        let mut rest = args.clone();
-        rest.shift_remove("qom-type");
-        rest.shift_remove("id");
-        self.object_add(&qom_type, &id, &Props::Json(rest))
+        self.object_add_spec(&ObjectSpec::from_json_map(args.clone())?)
     }
 
     /// Creates an object from an `-object` string: keyval
@@ -216,28 +183,6 @@ impl ObjectTree {
             .as_deref()
             .ok_or_else(|| Error::MissingParameter("id".into()))?;
         Ok((qom_type, id))
-    }
-
-    /// The checks QEMU makes while parsing `-object` and `object-add`
-    /// arguments (QAPI), without creating anything: the type must be a
-    /// concrete user-creatable type (worded as QAPI's enum check:
-    /// `Parameter 'qom-type' does not accept value 'X'`), the id well
-    /// formed, the properties present, well typed and expected. Setter and
-    /// `complete` errors can only come from [`object_add`](Self::object_add).
-    pub fn validate_add(&self, type_name: &str, id: &str, props: &Props) -> Result<()> {
-        let class = self
-            .types
-            .find_class(type_name)?
-            .filter(|c| !c.is_abstract() && c.is_a(TYPE_USER_CREATABLE))
-            .ok_or_else(|| Error::ValueNotAccepted {
-                name: "qom-type".into(),
-                value: type_name.to_owned(),
-            })?;
-        if !is_valid_id(id) {
-            return Err(Error::InvalidId);
-        }
-        let obj = Object::instantiate(class, Some(&self.root))?;
-        validate_props(&obj, props)
     }
 
     /// Deletes `/objects/ID` (QMP `object-del`).

@@ -203,6 +203,20 @@ impl ObjectSpec {
                 "JSON parse error, expected an object".to_owned(),
             ));
         };
+        Self::from_json_map_with(map, id_required)
+    }
+
+    /// The spec of QMP `object-add` arguments: `qom-type` (required), `id`
+    /// (left `None` when absent, for the caller to report after the type
+    /// check, as QAPI orders it) and the properties in the order given.
+    pub fn from_json_map(map: serde_json::Map<String, Value>) -> Result<ObjectSpec> {
+        Self::from_json_map_with(map, false)
+    }
+
+    fn from_json_map_with(
+        map: serde_json::Map<String, Value>,
+        id_required: bool,
+    ) -> Result<ObjectSpec> {
         let mut props = Props::Json(map);
         let qom_type = required_string(&props, "qom-type")?;
         let id = if id_required || props.get("id").is_some() {
