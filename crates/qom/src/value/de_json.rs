@@ -16,13 +16,6 @@ pub fn from_json<'de, T: Deserialize<'de>>(value: &'de Value, name: &str) -> Res
     deserialize_node(value, name)
 }
 
-fn wrong_type(name: &Name, expected: &str) -> Error {
-    Error::InvalidParameterType {
-        name: name.full.clone(),
-        expected: expected.to_owned(),
-    }
-}
-
 impl<'de> Node<'de> for &'de Value {
     const STYLE: Style = Style::Json;
 
@@ -42,11 +35,11 @@ impl<'de> Node<'de> for &'de Value {
     }
 
     fn boolean(self, name: &Name) -> Result<bool> {
-        self.as_bool().ok_or_else(|| wrong_type(name, "boolean"))
+        self.as_bool().ok_or_else(|| name.wrong_type("boolean"))
     }
 
     fn int64(self, name: &Name) -> Result<i64> {
-        self.as_i64().ok_or_else(|| wrong_type(name, "integer"))
+        self.as_i64().ok_or_else(|| name.wrong_type("integer"))
     }
 
     fn uint64(self, name: &Name) -> Result<u64> {
@@ -64,28 +57,28 @@ impl<'de> Node<'de> for &'de Value {
     }
 
     fn number(self, name: &Name) -> Result<f64> {
-        self.as_f64().ok_or_else(|| wrong_type(name, "number"))
+        self.as_f64().ok_or_else(|| name.wrong_type("number"))
     }
 
     fn string(self, name: &Name) -> Result<&'de str> {
-        self.as_str().ok_or_else(|| wrong_type(name, "string"))
+        self.as_str().ok_or_else(|| name.wrong_type("string"))
     }
 
     fn null(self, name: &Name) -> Result<()> {
-        self.as_null().ok_or_else(|| wrong_type(name, "null"))
+        self.as_null().ok_or_else(|| name.wrong_type("null"))
     }
 
     fn elements(self, name: &Name) -> Result<Vec<Self>> {
         match self {
             Value::Array(items) => Ok(items.iter().collect()),
-            _ => Err(wrong_type(name, "array")),
+            _ => Err(name.wrong_type("array")),
         }
     }
 
     fn members(self, name: &Name) -> Result<Vec<(&'de str, Self)>> {
         match self {
             Value::Object(members) => Ok(members.iter().map(|(k, v)| (k.as_str(), v)).collect()),
-            _ => Err(wrong_type(name, "object")),
+            _ => Err(name.wrong_type("object")),
         }
     }
 }

@@ -16,20 +16,6 @@ pub fn from_keyval<'de, T: Deserialize<'de>>(value: &'de KeyvalValue, name: &str
     deserialize_node(value, name)
 }
 
-fn expects(name: &Name, what: &str) -> Error {
-    Error::ParameterExpects {
-        name: name.full.clone(),
-        what: what.to_owned(),
-    }
-}
-
-fn wrong_type(name: &Name, expected: &str) -> Error {
-    Error::InvalidParameterType {
-        name: name.full.clone(),
-        expected: expected.to_owned(),
-    }
-}
-
 /// The leaf string, or QEMU's complaint about members where a scalar goes.
 fn leaf<'de>(node: &'de KeyvalValue, name: &Name) -> Result<&'de str> {
     match node {
@@ -52,23 +38,23 @@ impl<'de> Node<'de> for &'de KeyvalValue {
     }
 
     fn boolean(self, name: &Name) -> Result<bool> {
-        parse_bool(leaf(self, name)?).ok_or_else(|| expects(name, "'on' or 'off'"))
+        parse_bool(leaf(self, name)?).ok_or_else(|| name.expects("'on' or 'off'"))
     }
 
     fn int64(self, name: &Name) -> Result<i64> {
-        parse_i64(leaf(self, name)?).map_err(|_| expects(name, "integer"))
+        parse_i64(leaf(self, name)?).map_err(|_| name.expects("integer"))
     }
 
     fn uint64(self, name: &Name) -> Result<u64> {
-        parse_u64(leaf(self, name)?).map_err(|_| expects(name, "integer"))
+        parse_u64(leaf(self, name)?).map_err(|_| name.expects("integer"))
     }
 
     fn size(self, name: &Name) -> Result<u64> {
-        parse_size(leaf(self, name)?).map_err(|_| expects(name, "size"))
+        parse_size(leaf(self, name)?).map_err(|_| name.expects("size"))
     }
 
     fn number(self, name: &Name) -> Result<f64> {
-        parse_f64(leaf(self, name)?).map_err(|_| wrong_type(name, "number"))
+        parse_f64(leaf(self, name)?).map_err(|_| name.wrong_type("number"))
     }
 
     fn string(self, name: &Name) -> Result<&'de str> {
@@ -77,20 +63,20 @@ impl<'de> Node<'de> for &'de KeyvalValue {
 
     fn null(self, name: &Name) -> Result<()> {
         // Keyval cannot spell null.
-        Err(wrong_type(name, "null"))
+        Err(name.wrong_type("null"))
     }
 
     fn elements(self, name: &Name) -> Result<Vec<Self>> {
         match self {
             KeyvalValue::List(items) => Ok(items.iter().collect()),
-            _ => Err(wrong_type(name, "array")),
+            _ => Err(name.wrong_type("array")),
         }
     }
 
     fn members(self, name: &Name) -> Result<Vec<(&'de str, Self)>> {
         match self {
             KeyvalValue::Map(members) => Ok(members.iter().map(|(k, v)| (k.as_str(), v)).collect()),
-            _ => Err(wrong_type(name, "object")),
+            _ => Err(name.wrong_type("object")),
         }
     }
 }

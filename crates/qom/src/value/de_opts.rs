@@ -11,7 +11,7 @@
 use super::de_tree::{deserialize_node, Name, Node, Shape, Style};
 use super::number::{parse_bool, parse_f64, parse_size, scan_c_integer};
 use super::opts::OptsValue;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
@@ -49,22 +49,8 @@ impl<'de> OptsNode<'de> {
         match self {
             OptsNode::Key(v) => Ok((v.last(), false)),
             OptsNode::Item(s) => Ok((s, true)),
-            OptsNode::Root(_) => Err(wrong_type(name, "string")),
+            OptsNode::Root(_) => Err(name.wrong_type("string")),
         }
-    }
-}
-
-fn expects(name: &Name, what: &str) -> Error {
-    Error::ParameterExpects {
-        name: name.full.clone(),
-        what: what.to_owned(),
-    }
-}
-
-fn wrong_type(name: &Name, expected: &str) -> Error {
-    Error::InvalidParameterType {
-        name: name.full.clone(),
-        expected: expected.to_owned(),
     }
 }
 
@@ -148,38 +134,38 @@ impl<'de> Node<'de> for OptsNode<'de> {
 
     fn boolean(self, name: &Name) -> Result<bool> {
         let (s, _) = self.leaf(name)?;
-        parse_bool(s).ok_or_else(|| expects(name, "'on' or 'off'"))
+        parse_bool(s).ok_or_else(|| name.expects("'on' or 'off'"))
     }
 
     fn int64(self, name: &Name) -> Result<i64> {
         let (s, in_list) = self.leaf(name)?;
-        int_full(s).ok_or_else(|| expects(name, int_expected(in_list)))
+        int_full(s).ok_or_else(|| name.expects(int_expected(in_list)))
     }
 
     fn uint64(self, name: &Name) -> Result<u64> {
         let (s, in_list) = self.leaf(name)?;
-        uint_full(s).ok_or_else(|| expects(name, uint_expected(in_list)))
+        uint_full(s).ok_or_else(|| name.expects(uint_expected(in_list)))
     }
 
     fn int64_run(self, name: &Name) -> Result<(i64, i64)> {
         let (s, in_list) = self.leaf(name)?;
-        int_run(s, in_list).ok_or_else(|| expects(name, int_expected(in_list)))
+        int_run(s, in_list).ok_or_else(|| name.expects(int_expected(in_list)))
     }
 
     fn uint64_run(self, name: &Name) -> Result<(u64, u64)> {
         let (s, in_list) = self.leaf(name)?;
-        uint_run(s, in_list).ok_or_else(|| expects(name, uint_expected(in_list)))
+        uint_run(s, in_list).ok_or_else(|| name.expects(uint_expected(in_list)))
     }
 
     fn size(self, name: &Name) -> Result<u64> {
         let (s, _) = self.leaf(name)?;
-        parse_size(s).map_err(|_| expects(name, "a size value"))
+        parse_size(s).map_err(|_| name.expects("a size value"))
     }
 
     fn number(self, name: &Name) -> Result<f64> {
         // QEMU's OptsVisitor cannot read doubles; say what was wanted.
         let (s, _) = self.leaf(name)?;
-        parse_f64(s).map_err(|_| expects(name, "a number"))
+        parse_f64(s).map_err(|_| name.expects("a number"))
     }
 
     fn string(self, name: &Name) -> Result<&'de str> {
@@ -188,7 +174,7 @@ impl<'de> Node<'de> for OptsNode<'de> {
 
     fn null(self, name: &Name) -> Result<()> {
         // QemuOpts cannot spell null.
-        Err(wrong_type(name, "null"))
+        Err(name.wrong_type("null"))
     }
 
     fn elements(self, name: &Name) -> Result<Vec<Self>> {
@@ -198,7 +184,7 @@ impl<'de> Node<'de> for OptsNode<'de> {
                 .iter()
                 .map(|s| OptsNode::Item(s.as_str()))
                 .collect()),
-            OptsNode::Root(_) | OptsNode::Item(_) => Err(wrong_type(name, "array")),
+            OptsNode::Root(_) | OptsNode::Item(_) => Err(name.wrong_type("array")),
         }
     }
 
@@ -209,7 +195,7 @@ impl<'de> Node<'de> for OptsNode<'de> {
                 .map(|(k, v)| (k.as_str(), OptsNode::Key(v)))
                 .collect()),
             // QemuOpts is flat: there are no nested members.
-            OptsNode::Key(_) | OptsNode::Item(_) => Err(wrong_type(name, "object")),
+            OptsNode::Key(_) | OptsNode::Item(_) => Err(name.wrong_type("object")),
         }
     }
 }

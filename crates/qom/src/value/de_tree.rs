@@ -38,6 +38,22 @@ pub(super) struct Name {
 }
 
 impl Name {
+    /// `Parameter 'NAME' expects WHAT`.
+    pub(super) fn expects(&self, what: &str) -> Error {
+        Error::ParameterExpects {
+            name: self.full.clone(),
+            what: what.to_owned(),
+        }
+    }
+
+    /// `Invalid parameter type for 'NAME', expected: EXPECTED`.
+    pub(super) fn wrong_type(&self, expected: &str) -> Error {
+        Error::InvalidParameterType {
+            name: self.full.clone(),
+            expected: expected.to_owned(),
+        }
+    }
+
     fn root(name: &str, style: Style) -> Name {
         let bare = (!name.is_empty()).then(|| name.to_owned());
         Name {

@@ -96,8 +96,9 @@ fn skip_comma(s: &str) -> &str {
 }
 
 /// Read a value up to the first single comma; `,,` stands for one comma.
-/// Returns the value and the text after its terminating comma.
-fn scan_value(s: &str) -> (String, &str) {
+/// Returns the value and the text after its terminating comma (QemuOpts
+/// values follow the same rule).
+pub(super) fn scan_value(s: &str) -> (String, &str) {
     let mut value = String::new();
     let mut rest = s;
     loop {

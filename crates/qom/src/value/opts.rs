@@ -16,6 +16,7 @@
 //! The parser never fails; checking the id and the keys is up to the
 //! caller (see [`ObjectSpec::parse_opts`](super::ObjectSpec::parse_opts)).
 
+use super::keyval::scan_value;
 use indexmap::IndexMap;
 
 /// Every occurrence of one QemuOpts key, as written, in input order.
@@ -196,30 +197,6 @@ fn flag(written: &str) -> Element {
         name: name.to_owned(),
         value: value.to_owned(),
         warning,
-    }
-}
-
-/// A value runs to the next single comma; `,,` stands for one comma.
-/// Returns the value and the text from its terminating comma on.
-fn scan_value(s: &str) -> (String, &str) {
-    let mut value = String::new();
-    let mut rest = s;
-    loop {
-        match rest.find(',') {
-            None => {
-                value.push_str(rest);
-                return (value, "");
-            }
-            Some(i) => {
-                value.push_str(&rest[..i]);
-                if rest[i + 1..].starts_with(',') {
-                    value.push(',');
-                    rest = &rest[i + 2..];
-                } else {
-                    return (value, &rest[i..]);
-                }
-            }
-        }
     }
 }
 
