@@ -106,11 +106,11 @@ fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
 
 fn set_hugetlbsize(obj: &Object, v: Size) -> Result<()> {
     if v.0 == 0 {
-        return Err(Error::PropertyValueRefused {
-            name: "hugetlbsize".into(),
-            type_name: obj.type_name().to_owned(),
-            value: "0".into(),
-        });
+        // QEMU's own wording here, not the base type's for `size`.
+        return Err(Error::generic(format!(
+            "Property '{}.hugetlbsize' doesn't take value '0'",
+            obj.type_name()
+        )));
     }
     obj.state::<MemfdState>().hugetlbsize = v.0;
     Ok(())
