@@ -52,13 +52,10 @@ fn qemu_python_client_drives_the_server_unchanged() {
 /// Scenarios where we differ from QEMU on purpose; docs/qemu-compat.md
 /// gives the reason for each.
 const EXPECTED_DIFFERENCES: &[&str] = &[
-    "list-types-filtered", // QEMU-only types (memory-backend-ram/-memfd/-shm, ...)
-    "list-types-memory-backend", // the same
     "list-props-memory-backend-file", // our `sync` property
-    "add-sizes",           // a size error removes the file we created; QEMU leaves it
-    "err-unknown-prop",    // `sync` exists here
-    "qom-list",            // `sync`; no /machine
-    "other-backends",      // no memory-backend-ram
+    "add-sizes",                      // a size error removes the file we created; QEMU leaves it
+    "err-unknown-prop",               // `sync` exists here
+    "qom-list",                       // `sync`; no /machine
 ];
 
 #[test]

@@ -1,0 +1,148 @@
+//! `memory-backend-memfd`: guest RAM in a memfd, optionally on huge pages
+//! and sealed against resizing.
+//!
+//! | property | QOM type | default | after creation |
+//! |---|---|---|---|
+//! | `share` (inherited) | `bool` | **true** (the base type says false) | `cannot change property value` |
+//! | `hugetlb` | `bool` | false | can be written; no effect |
+//! | `hugetlbsize` | `int` | 0 (the default huge page size) | `cannot change property value` |
+//! | `seal` | `bool` | true | can be written; no effect |
+//!
+//! Creation follows QEMU's `qemu_memfd_create`: `memfd_create` named
+//! `memory-backend-memfd` with `MFD_CLOEXEC`, plus `MFD_ALLOW_SEALING` when
+//! `seal` is on and `MFD_HUGETLB` with the page size encoded in the flags
+//! when `hugetlb` is on; `ftruncate` to `size`; then `F_SEAL_GROW |
+//! F_SEAL_SHRINK | F_SEAL_SEAL` when `seal` is on. Each failure has
+//! QEMU's message.
+
+use std::sync::Arc;
+
+use memory_backend::{HostMemory, MemoryBackendClass};
+use qom::{Error, LockStyle, Object, Result, Size, TypeInfo, TypeRegistry};
+use rustix::fs::{fcntl_add_seals, ftruncate, memfd_create, MemfdFlags, SealFlags};
+
+use crate::common::{base, errno_error, map_fd};
+
+/// The QOM type name.
+pub const TYPE_MEMORY_BACKEND_MEMFD: &str = "memory-backend-memfd";
+
+/// The seals a `seal=on` backend gets: no growing, no shrinking, no more
+/// seals.
+pub const MEMFD_SEALS: SealFlags = SealFlags::GROW
+    .union(SealFlags::SHRINK)
+    .union(SealFlags::SEAL);
+
+/// Where `memfd_create` expects log2 of the huge page size (`MFD_HUGE_SHIFT`).
+const MFD_HUGE_SHIFT: u32 = 26;
+
+/// The `memory-backend-memfd` level of an object's state.
+#[derive(Debug)]
+struct MemfdState {
+    hugetlb: bool,
+    hugetlbsize: u64,
+    seal: bool,
+}
+
+impl Default for MemfdState {
+    fn default() -> Self {
+        MemfdState {
+            hugetlb: false,
+            hugetlbsize: 0,
+            seal: true,
+        }
+    }
+}
+
+/// The `memfd_create` flags for the given properties, or QEMU's error for
+/// a huge page size that is not a power of two (checked even when
+/// `hugetlb` is off, as QEMU does).
+pub fn memfd_flags(hugetlb: bool, hugetlbsize: u64, seal: bool) -> Result<MemfdFlags> {
+    let shift = if hugetlbsize == 0 {
+        0
+    } else {
+        hugetlbsize.trailing_zeros()
+    };
+    if shift != 0 && 1u64 << shift != hugetlbsize {
+        return Err(Error::generic("Hugepage size must be a power of 2"));
+    }
+    let mut flags = MemfdFlags::CLOEXEC;
+    if seal {
+        flags |= MemfdFlags::ALLOW_SEALING;
+    }
+    if hugetlb {
+        flags |= MemfdFlags::HUGETLB | MemfdFlags::from_bits_retain(shift << MFD_HUGE_SHIFT);
+    }
+    Ok(flags)
+}
+
+fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
+    let s = base(obj)?;
+    if s.size == 0 {
+        return Err(Error::generic("can't create backend with size 0"));
+    }
+    let (hugetlb, hugetlbsize, seal) = {
+        let m = obj.state::<MemfdState>();
+        (m.hugetlb, m.hugetlbsize, m.seal)
+    };
+    let flags = memfd_flags(hugetlb, hugetlbsize, seal)?;
+    let fd = memfd_create(TYPE_MEMORY_BACKEND_MEMFD, flags).map_err(|e| {
+        errno_error(
+            format_args!("failed to create memfd with flags {:#x}", flags.bits()),
+            e,
+        )
+    })?;
+    ftruncate(&fd, s.size)
+        .map_err(|e| errno_error(format_args!("failed to resize memfd to {}", s.size), e))?;
+    if seal {
+        fcntl_add_seals(&fd, MEMFD_SEALS).map_err(|e| {
+            errno_error(
+                format_args!("failed to add seals {:#x}", MEMFD_SEALS.bits()),
+                e,
+            )
+        })?;
+    }
+    map_fd(obj, fd, &s, s.share)
+}
+
+fn set_hugetlbsize(obj: &Object, v: Size) -> Result<()> {
+    if v.0 == 0 {
+        // QEMU's own wording here, not the base type's for `size`.
+        return Err(Error::generic(format!(
+            "Property '{}.hugetlbsize' doesn't take value '0'",
+            obj.type_name()
+        )));
+    }
+    obj.state::<MemfdState>().hugetlbsize = v.0;
+    Ok(())
+}
+
+/// The registration of `memory-backend-memfd` (the parent must be
+/// registered first; [`register`] takes care of that).
+pub fn type_info() -> TypeInfo {
+    TypeInfo::new(TYPE_MEMORY_BACKEND_MEMFD)
+        .parent(memory_backend::TYPE_MEMORY_BACKEND)
+        .state::<MemfdState>()
+        .class_init(|c| {
+            c.field("hugetlb", |s: &mut MemfdState| &mut s.hugetlb)
+                .description("Use huge pages");
+            c.property::<Size>("hugetlbsize")
+                .qom_type("int")
+                .getter(|o| Ok(Size(o.state::<MemfdState>().hugetlbsize)))
+                .setter(set_hugetlbsize)
+                .locked_with(LockStyle::Value)
+                .lock_checked_first()
+                .description("Huge pages size (ex: 2M, 1G)");
+            c.field("seal", |s: &mut MemfdState| &mut s.seal)
+                .description("Seal growing & shrinking");
+            c.data_mut::<MemoryBackendClass>().alloc = Some(Arc::new(alloc));
+            Ok(())
+        })
+        .instance_init(crate::share_by_default)
+}
+
+/// Registers `memory-backend-memfd` (and `memory-backend` when missing).
+/// Calling it twice is harmless.
+pub fn register(types: &TypeRegistry) -> Result<()> {
+    memory_backend::register(types)?;
+    crate::register_once(types, type_info())
+}

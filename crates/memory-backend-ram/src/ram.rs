@@ -1,0 +1,51 @@
+//! `memory-backend-ram`: plain guest RAM, no properties of its own.
+//!
+//! QEMU maps anonymous memory (`MAP_ANONYMOUS`, shared or private). Here
+//! the memory comes from an anonymous memfd (`MFD_CLOEXEC`, no seals)
+//! sized to `size` rounded up to the page size and mapped `MAP_SHARED`
+//! with `share=on`, `MAP_PRIVATE` with `share=off`. What a user observes
+//! is the same: zero-filled memory of the given size that nothing else
+//! names. The descriptor is a bonus: with `share=on` it lets another
+//! process (vhost-user, for example) see the memory, which QEMU's
+//! anonymous mapping cannot offer.
+
+use std::sync::Arc;
+
+use memory_backend::{HostMemory, MemoryBackendClass};
+use qom::{Error, Object, Result, TypeInfo, TypeRegistry};
+use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+
+use crate::common::{base, errno_error, map_fd, page_aligned};
+
+/// The QOM type name.
+pub const TYPE_MEMORY_BACKEND_RAM: &str = "memory-backend-ram";
+
+fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
+    let s = base(obj)?;
+    if s.size == 0 {
+        return Err(Error::generic("can't create backend with size 0"));
+    }
+    let fd = memfd_create(TYPE_MEMORY_BACKEND_RAM, MemfdFlags::CLOEXEC)
+        .map_err(|e| errno_error("cannot allocate guest RAM", e))?;
+    let len = page_aligned(s.size).unwrap_or(s.size);
+    ftruncate(&fd, len).map_err(|e| errno_error("cannot allocate guest RAM", e))?;
+    map_fd(obj, fd, &s, s.share)
+}
+
+/// The registration of `memory-backend-ram` (the parent must be
+/// registered first; [`register`] takes care of that).
+pub fn type_info() -> TypeInfo {
+    TypeInfo::new(TYPE_MEMORY_BACKEND_RAM)
+        .parent(memory_backend::TYPE_MEMORY_BACKEND)
+        .class_init(|c| {
+            c.data_mut::<MemoryBackendClass>().alloc = Some(Arc::new(alloc));
+            Ok(())
+        })
+}
+
+/// Registers `memory-backend-ram` (and `memory-backend` when missing).
+/// Calling it twice is harmless.
+pub fn register(types: &TypeRegistry) -> Result<()> {
+    memory_backend::register(types)?;
+    crate::register_once(types, type_info())
+}

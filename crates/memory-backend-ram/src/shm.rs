@@ -1,0 +1,70 @@
+//! `memory-backend-shm`: guest RAM in a POSIX shared memory object, always
+//! shared.
+//!
+//! As in QEMU, the object is created with `shm_open("/qemu-PID-shm-NAME",
+//! O_RDWR | O_CREAT | O_EXCL, 0)` (NAME is the backend's id), unlinked at
+//! once so only our descriptor keeps it alive, sized with `ftruncate` and
+//! mapped `MAP_SHARED`. `share` defaults to true and `share=off` is refused
+//! at creation with "can't create shm backend with `share=off`".
+
+use std::sync::Arc;
+
+use memory_backend::{HostMemory, MemoryBackendClass};
+use qom::{Error, Object, Result, TypeInfo, TypeRegistry};
+use rustix::fs::{ftruncate, Mode};
+use rustix::shm;
+
+use crate::common::{base, errno_error, map_fd};
+
+/// The QOM type name.
+pub const TYPE_MEMORY_BACKEND_SHM: &str = "memory-backend-shm";
+
+fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
+    let s = base(obj)?;
+    if s.size == 0 {
+        return Err(Error::generic("can't create shm backend with size 0"));
+    }
+    if !s.share {
+        return Err(Error::generic("can't create shm backend with `share=off`"));
+    }
+    let name = format!(
+        "/qemu-{}-shm-{}",
+        std::process::id(),
+        memory_backend::region_name(obj)
+    );
+    // Mode 0: nobody else may open it; we pass the descriptor on instead.
+    let fd = shm::open(
+        name.as_str(),
+        shm::OFlags::RDWR | shm::OFlags::CREATE | shm::OFlags::EXCL,
+        Mode::empty(),
+    )
+    .map_err(|e| errno_error("failed to create POSIX shared memory", e))?;
+    // The descriptor keeps the object alive; the name is no longer needed.
+    let _ = shm::unlink(name.as_str());
+    ftruncate(&fd, s.size).map_err(|e| {
+        errno_error(
+            format_args!("failed to resize POSIX shared memory to {}", s.size),
+            e,
+        )
+    })?;
+    map_fd(obj, fd, &s, true)
+}
+
+/// The registration of `memory-backend-shm` (the parent must be registered
+/// first; [`register`] takes care of that).
+pub fn type_info() -> TypeInfo {
+    TypeInfo::new(TYPE_MEMORY_BACKEND_SHM)
+        .parent(memory_backend::TYPE_MEMORY_BACKEND)
+        .class_init(|c| {
+            c.data_mut::<MemoryBackendClass>().alloc = Some(Arc::new(alloc));
+            Ok(())
+        })
+        .instance_init(crate::share_by_default)
+}
+
+/// Registers `memory-backend-shm` (and `memory-backend` when missing).
+/// Calling it twice is harmless.
+pub fn register(types: &TypeRegistry) -> Result<()> {
+    memory_backend::register(types)?;
+    crate::register_once(types, type_info())
+}
