@@ -4,20 +4,9 @@
 
 use qom_test_support as common;
 
-use common::TempDir;
+use common::{fd_count, maps_lines, TempDir};
 use memory_backend::host::SyncMode;
 use memory_backend_file::file::{FileBacking, FileMapRequest};
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn maps_lines() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .count()
-}
 
 #[test]
 fn thousand_cycles_leave_no_fd_or_mapping() {

@@ -5,24 +5,9 @@
 
 use qom_test_support as common;
 
-use common::TempDir;
+use common::{fd_count, maps_lines, thread_count, TempDir};
 use qom::{ObjectTree, TypeRegistry};
 use serde_json::{json, Value};
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn maps_lines() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .count()
-}
-
-fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").unwrap().count()
-}
 
 fn add(tree: &ObjectTree, v: Value) -> qom::Result<qom::Object> {
     tree.object_add_args(v.as_object().unwrap())

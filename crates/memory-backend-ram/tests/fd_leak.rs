@@ -2,11 +2,8 @@
 //! in its test binary so no other test opens descriptors meanwhile.
 
 use qom::{ObjectTree, TypeRegistry};
+use qom_test_support::fd_count as open_fds;
 use serde_json::json;
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 #[test]
 fn two_hundred_add_del_cycles_keep_the_fd_count() {
