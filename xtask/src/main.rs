@@ -1,5 +1,6 @@
 //! `cargo xtask`: project automation (CI checks, benchmarks, the DAX guest).
 
+mod artifacts;
 mod bench;
 mod ci;
 mod dax_vm;

@@ -68,19 +68,10 @@ fn build_release(bins: &[(&str, &str)]) -> Result<Vec<PathBuf>> {
         bail!("cargo build --release failed ({})", out.status);
     }
     let mut found: Vec<Option<PathBuf>> = vec![None; bins.len()];
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if msg["reason"] != "compiler-artifact" {
-            continue;
-        }
-        let Some(exe) = msg["executable"].as_str() else {
-            continue;
-        };
+    for exe in crate::artifacts::executables(&out.stdout) {
         for (slot, (_, bin)) in found.iter_mut().zip(bins) {
-            if msg["target"]["name"] == *bin {
-                *slot = Some(PathBuf::from(exe));
+            if exe.name == *bin {
+                *slot = Some(exe.path.clone());
             }
         }
     }

@@ -290,25 +290,11 @@ fn build_test_binary(package: &str, test: &str) -> Result<TestBuild> {
     }
     let mut binary = None;
     let mut bins = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if msg["reason"] != "compiler-artifact" {
-            continue;
-        }
-        let Some(exe) = msg["executable"].as_str() else {
-            continue;
-        };
-        let kind = |k: &str| {
-            msg["target"]["kind"]
-                .as_array()
-                .is_some_and(|v| v.iter().any(|x| x == k))
-        };
-        if kind("test") && msg["target"]["name"] == test {
-            binary = Some(PathBuf::from(exe));
-        } else if kind("bin") {
-            bins.push(PathBuf::from(exe));
+    for exe in crate::artifacts::executables(&out.stdout) {
+        if exe.kinds.iter().any(|k| k == "test") && exe.name == test {
+            binary = Some(exe.path);
+        } else if exe.kinds.iter().any(|k| k == "bin") {
+            bins.push(exe.path);
         }
     }
     let binary = binary
