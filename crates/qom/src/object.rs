@@ -13,8 +13,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+
+/// Created, properties being set.
+const STAGE_NEW: u8 = 0;
+/// `complete` is running: locked properties already refuse changes.
+const STAGE_COMPLETING: u8 = 1;
+/// `complete` succeeded.
+const STAGE_COMPLETE: u8 = 2;
 
 /// One level's typed state inside an object.
 struct StateSlot {
@@ -38,7 +45,11 @@ pub(crate) struct ObjectInner {
     /// link paths before the object itself is placed in the tree.
     root: Option<Weak<ObjectInner>>,
     is_root: AtomicBool,
-    complete: AtomicBool,
+    /// [`STAGE_NEW`], [`STAGE_COMPLETING`] or [`STAGE_COMPLETE`].
+    stage: AtomicU8,
+    /// Set while an `unparent` is in progress, so that two racing calls
+    /// (two clients deleting the same object) detach it only once.
+    unparenting: AtomicBool,
 }
 
 /// A handle to an object. Cloning it takes a reference; the object is
@@ -117,7 +128,8 @@ impl Object {
             parent: Mutex::new(None),
             root: root.map(|r| Arc::downgrade(&r.0)),
             is_root: AtomicBool::new(false),
-            complete: AtomicBool::new(false),
+            unparenting: AtomicBool::new(false),
+            stage: AtomicU8::new(STAGE_NEW),
         }));
         // QEMU applies class defaults through the setters before any
         // instance_init runs, leaf class first.
@@ -281,7 +293,7 @@ impl Object {
                     name: name.to_owned(),
                 });
             };
-            if p.lock.is_some() && !p.lock_first && self.is_complete() {
+            if p.lock.is_some() && !p.lock_first && self.is_locked() {
                 if let Some(check) = &p.check {
                     check(input)?;
                 }
@@ -345,7 +357,7 @@ impl Object {
 
     fn check_lock(&self, p: &Property, name: &str) -> Result<()> {
         match p.lock {
-            Some(style) if self.is_complete() => Err(Error::Locked {
+            Some(style) if self.is_locked() => Err(Error::Locked {
                 name: name.to_owned(),
                 type_name: self.type_name().to_owned(),
                 style,
@@ -453,20 +465,37 @@ impl Object {
 
     // ---- lifecycle -------------------------------------------------------
 
-    /// Whether `complete` has run: locked properties refuse changes now.
+    /// Whether `complete` has succeeded.
     pub fn is_complete(&self) -> bool {
-        self.0.complete.load(Ordering::Acquire)
+        self.0.stage.load(Ordering::Acquire) == STAGE_COMPLETE
+    }
+
+    /// Whether `complete` is running right now (another thread may see an
+    /// object in the tree whose creation has not finished yet).
+    pub fn is_completing(&self) -> bool {
+        self.0.stage.load(Ordering::Acquire) == STAGE_COMPLETING
+    }
+
+    /// Whether locked properties refuse changes: from the moment `complete`
+    /// starts, so that nothing changes under it.
+    fn is_locked(&self) -> bool {
+        self.0.stage.load(Ordering::Acquire) != STAGE_NEW
     }
 
     /// The second construction stage: runs the `user-creatable` `complete`
-    /// hook (if the type has one), then locks the locked properties.
+    /// hook (if the type has one). Locked properties refuse changes from
+    /// the start of this call; if the hook fails they are open again.
     pub fn complete(&self) -> Result<()> {
+        self.0.stage.store(STAGE_COMPLETING, Ordering::Release);
         if let Some(uc) = self.0.class.data::<UserCreatableClass>() {
             if let Some(complete) = &uc.complete {
-                complete(self)?;
+                if let Err(e) = complete(self) {
+                    self.0.stage.store(STAGE_NEW, Ordering::Release);
+                    return Err(e);
+                }
             }
         }
-        self.0.complete.store(true, Ordering::Release);
+        self.0.stage.store(STAGE_COMPLETE, Ordering::Release);
         Ok(())
     }
 
@@ -558,9 +587,24 @@ impl Object {
 
     /// Removes this object from its parent: runs the class `unparent` hook,
     /// then the parent lets go of its reference. Nothing happens without a
-    /// parent.
-    pub fn unparent(&self) {
-        let Some(parent) = self.parent() else { return };
+    /// parent. Returns whether this call detached the object: when several
+    /// threads unparent the same object at once, exactly one does.
+    pub fn unparent(&self) -> bool {
+        if self.parent().is_none()
+            || self
+                .0
+                .unparenting
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
+        // Another caller may have finished detaching between the check and
+        // the claim.
+        let Some(parent) = self.parent() else {
+            self.0.unparenting.store(false, Ordering::Release);
+            return false;
+        };
         if let Some(hook) = self
             .0
             .class
@@ -585,6 +629,8 @@ impl Object {
                 .shift_remove(&name);
             drop(removed);
         }
+        self.0.unparenting.store(false, Ordering::Release);
+        true
     }
 
     /// The canonical path (`/objects/mem0`), or `None` when the object is

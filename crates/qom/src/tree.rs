@@ -191,11 +191,17 @@ impl ObjectTree {
             .objects
             .child(id)
             .ok_or_else(|| Error::ObjectNotFound(id.to_owned()))?;
-        if !obj.can_be_deleted() {
+        // An object whose creation is still running (another client's
+        // object-add) is in use until its `complete` has finished.
+        if obj.is_completing() || !obj.can_be_deleted() {
             return Err(Error::ObjectInUse(id.to_owned()));
         }
-        obj.unparent();
-        Ok(())
+        // A concurrent object-del of the same id may win the race.
+        if obj.unparent() {
+            Ok(())
+        } else {
+            Err(Error::ObjectNotFound(id.to_owned()))
+        }
     }
 
     /// `/objects/ID`, if it exists.
