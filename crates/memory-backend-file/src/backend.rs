@@ -245,10 +245,7 @@ pub fn type_info() -> TypeInfo {
 /// harmless.
 pub fn register(types: &TypeRegistry) -> Result<()> {
     memory_backend::register(types)?;
-    match types.register(type_info()) {
-        Err(Error::DuplicateType(_)) => Ok(()),
-        r => r,
-    }
+    types.register_once(type_info())
 }
 
 fn file_backing(mem: &memory_backend::BackendMemory) -> Option<&FileBacking> {

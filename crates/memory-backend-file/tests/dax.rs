@@ -21,7 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::allocated;
+use common::{allocated, guest_dir};
 use memory_backend::host::{flush_kind, Errno, MapSyncOutcome};
 use memory_backend_file::file::FileOrigin;
 use qom::{Object, ObjectTree, TypeRegistry};
@@ -38,17 +38,6 @@ fn tree() -> ObjectTree {
     let types = TypeRegistry::with_builtins();
     memory_backend_file::register(&types).unwrap();
     ObjectTree::new(types).unwrap()
-}
-
-/// `$NAME` as a directory, or `None` (with a note) outside the guest.
-fn guest_dir(name: &str) -> Option<PathBuf> {
-    match std::env::var_os(name).filter(|v| !v.is_empty()) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            eprintln!("{name} is not set: not inside the dax-vm guest, nothing to do");
-            None
-        }
-    }
 }
 
 fn fs_name() -> String {

@@ -48,7 +48,7 @@ pub mod memfd;
 pub mod ram;
 pub mod shm;
 
-use qom::{Error, Object, Result, TypeInfo, TypeRegistry};
+use qom::{Object, Result, TypeRegistry};
 
 pub use memfd::{memfd_flags, MEMFD_SEALS, TYPE_MEMORY_BACKEND_MEMFD};
 pub use ram::TYPE_MEMORY_BACKEND_RAM;
@@ -61,14 +61,6 @@ pub fn register(types: &TypeRegistry) -> Result<()> {
     ram::register(types)?;
     memfd::register(types)?;
     shm::register(types)
-}
-
-/// Registers `info`, treating "already registered" as success.
-fn register_once(types: &TypeRegistry, info: TypeInfo) -> Result<()> {
-    match types.register(info) {
-        Err(Error::DuplicateType(_)) => Ok(()),
-        r => r,
-    }
 }
 
 /// `instance_init` of the memfd and shm types: `share` starts out true

@@ -144,5 +144,5 @@ pub fn type_info() -> TypeInfo {
 /// Calling it twice is harmless.
 pub fn register(types: &TypeRegistry) -> Result<()> {
     memory_backend::register(types)?;
-    crate::register_once(types, type_info())
+    types.register_once(type_info())
 }

@@ -643,8 +643,5 @@ fn type_info_with_region(region: Option<Arc<qom::Class>>) -> TypeInfo {
 pub fn register(types: &TypeRegistry) -> Result<()> {
     thread_context::register(types)?;
     let region = crate::region::register(types)?;
-    match types.register(type_info_with_region(Some(region))) {
-        Err(Error::DuplicateType(_)) => Ok(()),
-        r => r,
-    }
+    types.register_once(type_info_with_region(Some(region)))
 }

@@ -32,10 +32,8 @@ fn type_info() -> TypeInfo {
 
 /// Registers `memory-region` (once) and returns its class.
 pub(crate) fn register(types: &TypeRegistry) -> Result<Arc<Class>> {
-    match types.register(type_info()) {
-        Ok(()) | Err(qom::Error::DuplicateType(_)) => types.class(TYPE_MEMORY_REGION),
-        Err(e) => Err(e),
-    }
+    types.register_once(type_info())?;
+    types.class(TYPE_MEMORY_REGION)
 }
 
 /// QEMU escapes `/`, `[`, `]` and `\` in a region's child name as `\xNN`.

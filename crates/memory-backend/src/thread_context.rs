@@ -232,8 +232,5 @@ pub fn register(types: &TypeRegistry) -> Result<()> {
             c.data_mut::<UserCreatableClass>().complete = Some(Arc::new(complete));
             Ok(())
         });
-    match types.register(info) {
-        Err(Error::DuplicateType(_)) => Ok(()),
-        r => r,
-    }
+    types.register_once(info)
 }

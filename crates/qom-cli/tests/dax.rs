@@ -4,18 +4,8 @@
 //! `CARGO_BIN_EXE_qom` is valid in the guest too. Outside the guest
 //! (`DAX_DIR` unset) the tests return at once.
 
-use std::path::PathBuf;
+use qom_test_support::guest_dir;
 use std::process::{Command, Output};
-
-fn guest_dir(name: &str) -> Option<PathBuf> {
-    match std::env::var_os(name).filter(|v| !v.is_empty()) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            eprintln!("{name} is not set: not inside the dax-vm guest, nothing to do");
-            None
-        }
-    }
-}
 
 fn qom(args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_qom"))

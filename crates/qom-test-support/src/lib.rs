@@ -112,3 +112,15 @@ pub fn thread_count() -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
+
+/// `$NAME` as a directory when the tests run inside the dax-vm guest
+/// (which sets `DAX_DIR` and `NODAX_DIR`); `None`, with a note, elsewhere.
+pub fn guest_dir(name: &str) -> Option<PathBuf> {
+    match std::env::var_os(name).filter(|v| !v.is_empty()) {
+        Some(d) => Some(PathBuf::from(d)),
+        None => {
+            eprintln!("{name} is not set: not inside the dax-vm guest, nothing to do");
+            None
+        }
+    }
+}

@@ -102,6 +102,16 @@ impl TypeRegistry {
         Ok(())
     }
 
+    /// Registers a type unless one of the same name exists already (then
+    /// nothing happens): for crates that register a shared base type, such
+    /// as several backend plugins each making sure `memory-backend` exists.
+    pub fn register_once(&self, info: TypeInfo) -> Result<()> {
+        match self.register(info) {
+            Err(Error::DuplicateType(_)) => Ok(()),
+            r => r,
+        }
+    }
+
     /// Runs a plugin's registration.
     pub fn install(&self, plugin: impl Plugin) -> Result<()> {
         plugin.register(self)

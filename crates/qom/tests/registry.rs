@@ -368,3 +368,19 @@ fn duplicate_class_property_is_a_registration_error() {
         "attempt to add duplicate property 'type' to object (type 'dup-prop')"
     );
 }
+
+#[test]
+fn register_once_tolerates_an_existing_type_only() {
+    let types = TypeRegistry::with_builtins();
+    types
+        .register_once(TypeInfo::new("shared-base").parent("object"))
+        .unwrap();
+    types
+        .register_once(TypeInfo::new("shared-base").parent("object"))
+        .unwrap();
+    assert!(types.contains("shared-base"));
+    let err = types
+        .register_once(TypeInfo::new("x").parent("object"))
+        .unwrap_err();
+    assert_eq!(err, Error::IllegalTypeName("x".into()));
+}
