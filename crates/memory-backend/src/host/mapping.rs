@@ -214,14 +214,24 @@ impl Mapping {
             flags |= MapFlags::NORESERVE;
         }
 
-        let mut resv = Reservation::new(len, align, host_page).map_err(HostError::Map)?;
         let fd = req.fd.as_fd();
+        let geometry = Geometry {
+            offset: req.offset,
+            len,
+            align,
+            guard: host_page,
+            prot,
+        };
         let mut sync = MapSyncOutcome::NotRequested;
+        let mut region = None;
         if req.shared && req.sync != SyncMode::Off {
             let sync_flags =
                 (flags - MapFlags::SHARED) | MapFlags::SHARED_VALIDATE | MapFlags::SYNC;
-            match resv.map_file(fd, req.offset, prot, sync_flags) {
-                Ok(()) => sync = MapSyncOutcome::InEffect,
+            match geometry.map(fd, sync_flags) {
+                Ok(r) => {
+                    region = Some(r);
+                    sync = MapSyncOutcome::InEffect;
+                }
                 Err(e) if req.sync == SyncMode::On => {
                     return Err(if e == Errno::OPNOTSUPP || e == Errno::INVAL {
                         HostError::MapSyncUnsupported {
@@ -236,12 +246,12 @@ impl Mapping {
                 Err(e) => sync = MapSyncOutcome::Refused(e),
             }
         }
-        if sync != MapSyncOutcome::InEffect {
-            resv.map_file(fd, req.offset, prot, flags)
-                .map_err(HostError::Map)?;
-        }
+        let region = match region {
+            Some(r) => r,
+            None => geometry.map(fd, flags).map_err(HostError::Map)?,
+        };
         Ok(Mapping {
-            region: resv.finish(),
+            region,
             fd: req.fd,
             page_size,
             align,
@@ -455,6 +465,38 @@ impl Mapping {
 
     pub(crate) fn region(&self) -> &RawRegion {
         &self.region
+    }
+}
+
+/// Where and how one file mapping goes: everything but the flags.
+struct Geometry {
+    offset: u64,
+    len: usize,
+    align: usize,
+    guard: usize,
+    prot: ProtFlags,
+}
+
+impl Geometry {
+    /// One attempt at mapping with `flags`: a dry run of the whole mapping
+    /// at a place the kernel picks, which meets every refusal the real one
+    /// would meet (`MAP_SYNC` on a file without DAX, no free huge pages,
+    /// overcommit limits, access modes) where a failure cannot unmap
+    /// anything; then the real mapping into a fresh reservation.
+    ///
+    /// The dry run reserves but never populates, so it costs two system
+    /// calls whatever the size. A `MAP_FIXED` failure can still happen when
+    /// another thread takes memory or huge pages between the two calls; the
+    /// reservation then takes its range back or gives it up, and a later
+    /// attempt starts from a new reservation.
+    fn map(&self, fd: BorrowedFd<'_>, flags: MapFlags) -> Result<RawRegion, Errno> {
+        sys::probe_map(fd, self.offset, self.len, self.prot, flags)?;
+        Reservation::new(self.len, self.align, self.guard)?.map_file(
+            fd,
+            self.offset,
+            self.prot,
+            flags,
+        )
     }
 }
 

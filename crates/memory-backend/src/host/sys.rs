@@ -18,12 +18,55 @@ use std::ptr::{self, NonNull};
 use rustix::io::Errno;
 use rustix::mm::{Advice, MapFlags, MsyncFlags, ProtFlags};
 
+/// Maps `len` bytes of `fd` at a place the kernel chooses and unmaps them
+/// again at once: a dry run of a mapping with `prot` and `flags`.
+///
+/// Every refusal that a file system or the kernel can give for these
+/// arguments (`MAP_SYNC` on a file without DAX, a write mapping of a
+/// read-only file, a misaligned offset on hugetlbfs, no free huge page...)
+/// surfaces here, where a failure cannot unmap anything. Callers probe
+/// before they map over their own reservation with `MAP_FIXED`, whose
+/// failure may already have removed the reserved pages.
+pub(crate) fn probe_map(
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    len: usize,
+    prot: ProtFlags,
+    flags: MapFlags,
+) -> Result<(), Errno> {
+    if len == 0 || flags.contains(MapFlags::FIXED) || flags.contains(MapFlags::FIXED_NOREPLACE) {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: without MAP_FIXED (checked above) the kernel picks a free
+    // range; it never replaces an existing mapping, ours or another
+    // thread's, whether the call succeeds or fails.
+    let got = unsafe { rustix::mm::mmap(ptr::null_mut(), len, prot, flags, fd, offset)? };
+    // SAFETY: [got, got + len) is the mapping just created by this call;
+    // no other code knows its address, so nothing else can be using it.
+    let _ = unsafe { rustix::mm::munmap(got, len) };
+    Ok(())
+}
+
+/// What we know about the aligned target range of a [`Reservation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Still our `PROT_NONE` reservation.
+    Reserved,
+    /// A `MAP_FIXED` into it failed and the range could not be taken back:
+    /// the kernel may have unmapped it, and another thread may have been
+    /// given part of it since. We must never unmap or map over it again;
+    /// its address space is given up (leaked) for good.
+    Lost,
+}
+
 /// Address space reserved with an anonymous `PROT_NONE` mapping, inside
 /// which a file is mapped with `MAP_FIXED` at an aligned address.
 ///
-/// Dropping a reservation unmaps all of it, including a file mapping placed
-/// inside it; [`Reservation::finish`] trims it to the mapping plus one guard
-/// page instead.
+/// A reservation is used for one attempt: [`Reservation::map_file`]
+/// consumes it and returns the mapped region, or an error after cleaning
+/// up. Dropping it unmaps what is provably still ours: everything, unless
+/// a failed `MAP_FIXED` lost the target range, in which case only the
+/// slack around it.
 pub(crate) struct Reservation {
     start: NonNull<c_void>,
     total: usize,
@@ -31,21 +74,35 @@ pub(crate) struct Reservation {
     skip: usize,
     len: usize,
     guard: usize,
+    target: Target,
 }
 
 impl Reservation {
-    /// Reserves `len + align` bytes of inaccessible address space, enough
-    /// for an `align`-aligned mapping of `len` bytes followed by a guard
-    /// page of `guard` bytes. `align` must be a power of two, at least
-    /// `guard`, and `guard` a multiple of the host page size.
+    /// Reserves room for an `align`-aligned mapping of `len` bytes
+    /// followed by a guard of `guard` bytes: `len + align + guard` bytes of
+    /// inaccessible address space. `len` and `guard` must be multiples of
+    /// the host page size and `align` a power of two at least that size.
     pub(crate) fn new(len: usize, align: usize, guard: usize) -> Result<Self, Errno> {
-        if len == 0 || !align.is_power_of_two() || align < guard {
+        let page = rustix::param::page_size();
+        if len == 0
+            || len % page != 0
+            || guard % page != 0
+            || !align.is_power_of_two()
+            || align < page
+        {
             return Err(Errno::INVAL);
         }
-        let total = len.checked_add(align).ok_or(Errno::NOMEM)?;
+        // The kernel returns a page-aligned start, so the first aligned
+        // address is at most `align - page` bytes in: with `align + guard`
+        // bytes of slack the mapping and its guard always fit, whatever
+        // the guard's size.
+        let total = len
+            .checked_add(align)
+            .and_then(|t| t.checked_add(guard))
+            .ok_or(Errno::NOMEM)?;
         // SAFETY: an anonymous PROT_NONE mapping at an address the kernel
-        // chooses cannot overlap any existing mapping, so nothing that Rust
-        // code relies on is affected.
+        // chooses (no MAP_FIXED) cannot overlap any existing mapping, so
+        // nothing that this or any other thread uses is affected.
         let start = unsafe {
             rustix::mm::mmap_anonymous(
                 ptr::null_mut(),
@@ -57,12 +114,14 @@ impl Reservation {
         let start = NonNull::new(start).ok_or(Errno::NOMEM)?;
         let addr = start.as_ptr() as usize;
         let skip = addr.next_multiple_of(align) - addr;
+        debug_assert!(skip + len + guard <= total);
         Ok(Reservation {
             start,
             total,
             skip,
             len,
             guard,
+            target: Target::Reserved,
         })
     }
 
@@ -76,53 +135,101 @@ impl Reservation {
     }
 
     /// Maps `len` bytes of `fd` from file offset `offset` at the aligned
-    /// address with `MAP_FIXED` added to `flags`. May be called again
-    /// after a failure (QEMU's retry without `MAP_SYNC`).
+    /// address (`MAP_FIXED` is added to `flags`), then trims the
+    /// reservation to the mapping plus its guard.
+    ///
+    /// Probe the same arguments with [`probe_map`] first: the refusals
+    /// that are expected (`MAP_SYNC` on a non-DAX file) must never reach a
+    /// `MAP_FIXED` call. The failures left (no memory, no free huge pages)
+    /// may have unmapped the target range already; it is then taken back
+    /// if no other thread was given any of it, and given up otherwise. A
+    /// caller that wants to try again takes a new reservation.
     pub(crate) fn map_file(
-        &mut self,
+        mut self,
         fd: BorrowedFd<'_>,
         offset: u64,
         prot: ProtFlags,
         flags: MapFlags,
-    ) -> Result<(), Errno> {
-        // SAFETY: the target range [target, target + len) lies inside our
-        // own reservation (skip < align, total = len + align), which holds
-        // no Rust objects; MAP_FIXED only replaces pages of that
-        // reservation. On kernels that leave the range unmapped after a
-        // failed MAP_FIXED, the caller either retries at the same address
-        // or drops the reservation, as QEMU does.
-        let got = unsafe {
-            rustix::mm::mmap(
-                self.target(),
-                self.len,
-                prot,
-                flags | MapFlags::FIXED,
-                fd,
-                offset,
-            )?
+    ) -> Result<RawRegion, Errno> {
+        debug_assert_eq!(self.target, Target::Reserved);
+        let target = self.target();
+        // SAFETY: [target, target + len) lies inside this reservation
+        // (skip + len <= total) and is in state Reserved: every page of it
+        // is the PROT_NONE mapping that `new` created for this value alone,
+        // and nothing has been mapped over it since. No other thread holds
+        // a reference into it or maps there without MAP_FIXED (the kernel
+        // never hands out an occupied range), so MAP_FIXED replaces only
+        // our own inaccessible pages.
+        let mapped = unsafe {
+            rustix::mm::mmap(target, self.len, prot, flags | MapFlags::FIXED, fd, offset)
         };
-        if got != self.target() {
-            return Err(Errno::NOMEM);
+        match mapped {
+            Ok(got) if got == target => Ok(self.finish()),
+            Ok(got) => {
+                // Not possible with MAP_FIXED; if a kernel ever did it, the
+                // new mapping is ours to remove, and the target is unknown.
+                // SAFETY: [got, got + len) is the mapping this call created.
+                let _ = unsafe { rustix::mm::munmap(got, self.len) };
+                self.target = Target::Lost;
+                Err(Errno::NOMEM)
+            }
+            Err(e) => {
+                test_hooks::after_failed_fixed(target, self.len);
+                self.take_back();
+                Err(e)
+            }
         }
-        Ok(())
+    }
+
+    /// After a failed `MAP_FIXED`: claims the target range again with a
+    /// mapping that fails rather than replace anything. Success proves the
+    /// whole range is ours; anything else leaves it [`Target::Lost`].
+    fn take_back(&mut self) {
+        let target = self.target();
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping: it fails
+        // with EEXIST if any page of the range is in use (by our old
+        // reservation, if the kernel failed before unmapping it, or by
+        // another thread that was given part of the hole).
+        let got = unsafe {
+            rustix::mm::mmap_anonymous(
+                target,
+                self.len,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE | MapFlags::NORESERVE | MapFlags::FIXED_NOREPLACE,
+            )
+        };
+        match got {
+            Ok(p) if p == target => {}
+            Ok(p) => {
+                // A kernel before 4.17 treats the flag as a hint and may
+                // place the mapping elsewhere: that one is ours to remove.
+                // SAFETY: [p, p + len) is the mapping this call created.
+                let _ = unsafe { rustix::mm::munmap(p, self.len) };
+                self.target = Target::Lost;
+            }
+            Err(_) => self.target = Target::Lost,
+        }
+        if self.target == Target::Lost {
+            test_hooks::target_lost();
+        }
     }
 
     /// Gives back the slack before the mapping and everything after its
-    /// guard page, and returns the mapped region.
-    pub(crate) fn finish(self) -> RawRegion {
+    /// guard, and returns the mapped region.
+    fn finish(self) -> RawRegion {
         let start = self.start.as_ptr().cast::<u8>();
         let keep = self.len + self.guard;
-        let tail = self.total.saturating_sub(self.skip + keep);
+        let tail = self.total - (self.skip + keep);
         if self.skip > 0 {
-            // SAFETY: [start, start + skip) is reserved PROT_NONE space of
-            // ours before the mapping; nothing else lives there.
+            // SAFETY: [start, start + skip) is the part of our PROT_NONE
+            // reservation before the target; the MAP_FIXED only touched
+            // [target, target + len), so this is still ours alone.
             let _ = unsafe { rustix::mm::munmap(start.cast(), self.skip) };
         }
         if tail > 0 {
-            // SAFETY: the tail after the mapping and its guard page is the
-            // rest of our PROT_NONE reservation (total = len + align, and
-            // skip + len + guard <= total because guard <= align - skip
-            // whenever skip > 0, while skip == 0 leaves align >= guard).
+            // SAFETY: the range after the mapping and its guard is the end
+            // of our reservation (skip + len + guard <= total, see `new`),
+            // outside what MAP_FIXED touched: still ours alone.
             let _ =
                 unsafe { rustix::mm::munmap(start.wrapping_add(self.skip + keep).cast(), tail) };
         }
@@ -139,9 +246,72 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        // SAFETY: the whole reservation (and any file mapping placed into it)
-        // belongs to this value, and no references into it exist.
-        let _ = unsafe { rustix::mm::munmap(self.start.as_ptr(), self.total) };
+        let start = self.start.as_ptr().cast::<u8>();
+        match self.target {
+            Target::Reserved => {
+                // SAFETY: the whole reservation is still our own PROT_NONE
+                // mapping (a failed MAP_FIXED was followed by a successful
+                // MAP_FIXED_NOREPLACE over exactly the target range), and
+                // no references into it exist.
+                let _ = unsafe { rustix::mm::munmap(start.cast(), self.total) };
+            }
+            Target::Lost => {
+                let after = self.skip + self.len;
+                if self.skip > 0 {
+                    // SAFETY: the slack before the target was never part of
+                    // a MAP_FIXED call: still our reservation alone.
+                    let _ = unsafe { rustix::mm::munmap(start.cast(), self.skip) };
+                }
+                // SAFETY: the slack after the target (after >= len > 0,
+                // total - after >= align > 0) was never part of a MAP_FIXED
+                // call either. The target range itself is left alone: part
+                // of it may belong to another thread now.
+                let _ = unsafe {
+                    rustix::mm::munmap(start.wrapping_add(after).cast(), self.total - after)
+                };
+            }
+        }
+    }
+}
+
+/// Seams that let the unit tests play the other thread in the window
+/// between a failed `MAP_FIXED` and the take-back. Empty outside tests.
+mod test_hooks {
+    use std::ffi::c_void;
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    pub(super) fn after_failed_fixed(_target: *mut c_void, _len: usize) {}
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    pub(super) fn target_lost() {}
+
+    #[cfg(test)]
+    thread_local! {
+        /// How many target ranges this thread gave up.
+        pub(super) static LOST: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[cfg(test)]
+    pub(super) fn target_lost() {
+        LOST.with(|n| n.set(n.get() + 1));
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        /// Called with the target range after a failed `MAP_FIXED`.
+        pub(super) static AFTER_FAILED_FIXED: std::cell::RefCell<Option<Box<dyn FnMut(*mut c_void, usize)>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    #[cfg(test)]
+    pub(super) fn after_failed_fixed(target: *mut c_void, len: usize) {
+        AFTER_FAILED_FIXED.with(|h| {
+            if let Some(f) = h.borrow_mut().as_mut() {
+                f(target, len)
+            }
+        });
     }
 }
 
@@ -336,8 +506,10 @@ impl RawRegion {
 
 impl Drop for RawRegion {
     fn drop(&mut self) {
-        // SAFETY: the mapping and its guard page belong to this value alone
-        // and no references into them exist; after drop nobody uses them.
+        // SAFETY: the mapping and its guard are what a successful MAP_FIXED
+        // placed into our reservation plus the reserved page after it
+        // (`Reservation::finish`); this value alone owns them, nothing
+        // maps over them while it lives, and no references into them exist.
         let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len + self.guard) };
     }
 }
@@ -427,4 +599,219 @@ fn flush_range(start: *mut u8, len: usize) -> Result<(), Errno> {
 #[cfg(not(target_arch = "x86_64"))]
 fn flush_range(_start: *mut u8, _len: usize) -> Result<(), Errno> {
     Err(Errno::NOSYS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fs::{memfd_create, MemfdFlags};
+    use std::os::fd::{AsFd, OwnedFd};
+
+    const MIB: usize = 1 << 20;
+
+    fn memfd(len: usize) -> OwnedFd {
+        let fd = memfd_create("sys-test", MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&fd, len as u64).unwrap();
+        fd
+    }
+
+    /// The same file opened read-only, so that a shared writable mapping
+    /// of it fails (EACCES, before the kernel touches the target range).
+    fn read_only(fd: &OwnedFd) -> std::fs::File {
+        use std::os::fd::AsRawFd;
+        std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap()
+    }
+
+    /// Whether `addr` lies inside some mapping of this process.
+    fn is_mapped(addr: usize) -> bool {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter_map(|r| r.split_once('-'))
+            .map(|(a, b)| {
+                (
+                    usize::from_str_radix(a, 16).unwrap(),
+                    usize::from_str_radix(b, 16).unwrap(),
+                )
+            })
+            .any(|(a, b)| a <= addr && addr < b)
+    }
+
+    fn set_hook(f: impl FnMut(*mut c_void, usize) + 'static) {
+        test_hooks::AFTER_FAILED_FIXED.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+    }
+
+    fn clear_hook() {
+        test_hooks::AFTER_FAILED_FIXED.with(|h| *h.borrow_mut() = None);
+    }
+
+    fn lost() -> usize {
+        test_hooks::LOST.with(|n| n.get())
+    }
+
+    const RW: ProtFlags = ProtFlags::READ.union(ProtFlags::WRITE);
+
+    #[test]
+    fn maps_aligned_with_guard_of_any_size() {
+        let page = rustix::param::page_size();
+        let fd = memfd(4 * MIB);
+        for guard in [0, page, 3 * page, 2 * MIB] {
+            let resv = Reservation::new(4 * MIB, 2 * MIB, guard).unwrap();
+            let region = resv.map_file(fd.as_fd(), 0, RW, MapFlags::SHARED).unwrap();
+            assert_eq!(region.as_ptr() as usize % (2 * MIB), 0);
+            region.fill(0, 4 * MIB, 7).unwrap();
+            let mut b = [0u8; 1];
+            region.read_into(4 * MIB - 1, &mut b).unwrap();
+            assert_eq!(b[0], 7);
+        }
+    }
+
+    #[test]
+    fn refuses_unaligned_sizes() {
+        let page = rustix::param::page_size();
+        for (len, align, guard) in [
+            (0, 2 * MIB, page),
+            (MIB + 1, 2 * MIB, page),
+            (MIB, 2 * MIB, page + 1),
+            (MIB, 3 * MIB, page),
+            (MIB, page / 2, 0),
+        ] {
+            assert_eq!(
+                Reservation::new(len, align, guard).err(),
+                Some(Errno::INVAL),
+                "{len} {align} {guard}"
+            );
+        }
+    }
+
+    #[test]
+    fn probe_reports_refusals_and_leaves_nothing() {
+        let fd = memfd(MIB);
+        // tmpfs has no DAX: MAP_SYNC is refused.
+        let sync = MapFlags::SHARED_VALIDATE | MapFlags::SYNC;
+        assert_eq!(
+            probe_map(fd.as_fd(), 0, MIB, RW, sync),
+            Err(Errno::OPNOTSUPP)
+        );
+        let ro = read_only(&fd);
+        assert_eq!(
+            probe_map(ro.as_fd(), 0, MIB, RW, MapFlags::SHARED),
+            Err(Errno::ACCESS)
+        );
+        probe_map(fd.as_fd(), 0, MIB, RW, MapFlags::SHARED).unwrap();
+        assert_eq!(
+            probe_map(fd.as_fd(), 0, MIB, RW, MapFlags::SHARED | MapFlags::FIXED),
+            Err(Errno::INVAL)
+        );
+    }
+
+    /// The kernel refused before touching the range: our reservation is
+    /// still there, but nothing can prove it, so the target is given up
+    /// (left mapped) while the slack around it is released.
+    #[test]
+    fn failure_before_unmap_gives_up_only_the_target() {
+        let fd = memfd(2 * MIB);
+        let ro = read_only(&fd);
+        let before = lost();
+        let resv = Reservation::new(2 * MIB, 2 * MIB, rustix::param::page_size()).unwrap();
+        let target = resv.target() as usize;
+        let err = resv.map_file(ro.as_fd(), 0, RW, MapFlags::SHARED);
+        assert_eq!(err.err(), Some(Errno::ACCESS));
+        assert_eq!(lost(), before + 1);
+        // Given up, not unmapped: whoever owns it now keeps it.
+        assert!(is_mapped(target));
+        assert!(is_mapped(target + 2 * MIB - 1));
+        // SAFETY: the test knows this leaked range is its own reservation.
+        let _ = unsafe { rustix::mm::munmap(target as *mut c_void, 2 * MIB) };
+    }
+
+    /// The kernel unmapped the range and then failed (ext4 refusing
+    /// MAP_SYNC, hugetlbfs out of pages): nobody took the hole, so the
+    /// take-back succeeds and the whole reservation is released.
+    #[test]
+    fn hole_nobody_took_is_taken_back() {
+        let fd = memfd(2 * MIB);
+        let ro = read_only(&fd);
+        set_hook(|target, len| {
+            // SAFETY: plays the kernel: the range is our test's reservation.
+            unsafe { rustix::mm::munmap(target, len).unwrap() };
+        });
+        let before = lost();
+        let resv = Reservation::new(2 * MIB, 2 * MIB, rustix::param::page_size()).unwrap();
+        let err = resv.map_file(ro.as_fd(), 0, RW, MapFlags::SHARED);
+        clear_hook();
+        assert_eq!(err.err(), Some(Errno::ACCESS));
+        assert_eq!(lost(), before);
+    }
+
+    /// The kernel unmapped the range and failed, and another thread was
+    /// given part of the hole before we could take it back: its memory
+    /// must survive our failure and the reservation's drop.
+    #[test]
+    fn hole_another_thread_took_is_left_alone() {
+        let fd = memfd(2 * MIB);
+        let ro = read_only(&fd);
+        let page = rustix::param::page_size();
+        let foreign = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let f = foreign.clone();
+        set_hook(move |target, len| {
+            // SAFETY: plays the kernel, then the other thread: the range is
+            // our test's reservation; the new page lands in the hole only.
+            unsafe {
+                rustix::mm::munmap(target, len).unwrap();
+                let p = rustix::mm::mmap_anonymous(
+                    target.cast::<u8>().add(len / 2).cast(),
+                    page,
+                    RW,
+                    MapFlags::PRIVATE | MapFlags::FIXED_NOREPLACE,
+                )
+                .unwrap();
+                ptr::write_volatile(p.cast::<u64>(), 0x5eed_cafe);
+                f.set(p as usize);
+            }
+        });
+        let before = lost();
+        let resv = Reservation::new(2 * MIB, 2 * MIB, page).unwrap();
+        let err = resv.map_file(ro.as_fd(), 0, RW, MapFlags::SHARED);
+        clear_hook();
+        assert_eq!(err.err(), Some(Errno::ACCESS));
+        assert_eq!(lost(), before + 1);
+        let p = foreign.get() as *mut u64;
+        // SAFETY: the foreign page is still mapped (reading it would
+        // fault otherwise, failing the test) and holds what was written.
+        assert_eq!(unsafe { ptr::read_volatile(p) }, 0x5eed_cafe);
+        // SAFETY: the test's own page.
+        unsafe { rustix::mm::munmap(p.cast(), page).unwrap() };
+    }
+
+    /// An expected refusal (MAP_SYNC on a file without DAX) is met by the
+    /// dry run, never by a MAP_FIXED that could open a hole; this holds on
+    /// every file system, so tmpfs shows it as well as ext4 would.
+    #[test]
+    fn map_sync_refusal_never_reaches_map_fixed() {
+        use crate::host::{HostError, MapRequest, MapSyncOutcome, Mapping, SyncMode};
+        let failed = std::rc::Rc::new(std::cell::Cell::new(0));
+        let f = failed.clone();
+        set_hook(move |_, _| f.set(f.get() + 1));
+        let auto = Mapping::new(MapRequest::new(memfd(4 * MIB), 4 << 20).shared(true));
+        let on = Mapping::new(
+            MapRequest::new(memfd(4 * MIB), 4 << 20)
+                .shared(true)
+                .sync(SyncMode::On),
+        );
+        clear_hook();
+        assert_eq!(
+            auto.unwrap().map_sync_outcome(),
+            MapSyncOutcome::Refused(Errno::OPNOTSUPP)
+        );
+        assert!(matches!(
+            on.unwrap_err(),
+            HostError::MapSyncUnsupported {
+                errno: Errno::OPNOTSUPP,
+                ..
+            }
+        ));
+        assert_eq!(failed.get(), 0, "a MAP_FIXED call failed");
+    }
 }
