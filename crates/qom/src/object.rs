@@ -9,19 +9,41 @@ use crate::value::{Input, KeyvalValue};
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::any::{Any, TypeId};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 
-/// Created, properties being set.
-const STAGE_NEW: u8 = 0;
-/// `complete` is running: locked properties already refuse changes.
-const STAGE_COMPLETING: u8 = 1;
-/// `complete` succeeded.
-const STAGE_COMPLETE: u8 = 2;
+/// Where an object is in its construction.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    /// Created, properties being set.
+    New,
+    /// `complete` has begun: locked properties refuse changes.
+    Completing,
+    /// `complete` succeeded.
+    Complete,
+}
+
+/// The part of an object's lifecycle that locked-property writes and
+/// `complete` must agree on, so both live under one mutex.
+struct Lifecycle {
+    stage: Stage,
+    /// Locked-property setters admitted while the stage was `New` that
+    /// have not returned yet; `complete` waits for this to reach zero
+    /// before it runs the hook, so no such setter overlaps it.
+    locked_writes: usize,
+}
+
+thread_local! {
+    /// The objects (by address) whose locked-property setters this thread
+    /// is inside of, innermost last. A `complete` of one of them from this
+    /// thread would wait for its own caller to return.
+    static IN_LOCKED_SETTER: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
 
 /// One level's typed state inside an object.
 struct StateSlot {
@@ -45,8 +67,11 @@ pub(crate) struct ObjectInner {
     /// link paths before the object itself is placed in the tree.
     root: Option<Weak<ObjectInner>>,
     is_root: AtomicBool,
-    /// [`STAGE_NEW`], [`STAGE_COMPLETING`] or [`STAGE_COMPLETE`].
-    stage: AtomicU8,
+    /// Never held while user code runs (setters, hooks), so no hook can
+    /// deadlock on it; see `docs/architecture.md`.
+    lifecycle: Mutex<Lifecycle>,
+    /// Signalled when `locked_writes` drops to zero during `Completing`.
+    drained: Condvar,
     /// Set while an `unparent` is in progress, so that two racing calls
     /// (two clients deleting the same object) detach it only once.
     unparenting: AtomicBool,
@@ -104,6 +129,53 @@ impl<S: Any> DerefMut for StateGuard<'_, S> {
     }
 }
 
+/// A locked-property write in progress: while it lives, `complete` waits.
+struct LockedWrite<'a> {
+    obj: &'a Object,
+}
+
+impl Drop for LockedWrite<'_> {
+    fn drop(&mut self) {
+        let me = self.obj.addr();
+        IN_LOCKED_SETTER.with(|v| {
+            let mut v = v.borrow_mut();
+            if let Some(i) = v.iter().rposition(|&a| a == me) {
+                v.remove(i);
+            }
+        });
+        let mut lc = self.obj.lifecycle();
+        lc.locked_writes -= 1;
+        if lc.locked_writes == 0 && lc.stage == Stage::Completing {
+            self.obj.0.drained.notify_all();
+        }
+    }
+}
+
+/// An object in the `Completing` stage (see [`Object::begin_complete`]).
+/// [`Completion::finish`] makes it complete; dropping it otherwise (the
+/// hook failed, the object could not be placed, a hook panicked) returns
+/// it to `New`, so its locked properties open again.
+pub(crate) struct Completion<'a> {
+    obj: &'a Object,
+    done: bool,
+}
+
+impl Completion<'_> {
+    /// The hook succeeded: the object is complete for good.
+    pub(crate) fn finish(mut self) {
+        self.obj.lifecycle().stage = Stage::Complete;
+        self.done = true;
+    }
+}
+
+impl Drop for Completion<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.obj.lifecycle().stage = Stage::New;
+        }
+    }
+}
+
 impl Object {
     pub(crate) fn instantiate(class: Arc<Class>, root: Option<&Object>) -> Result<Object> {
         if class.is_abstract {
@@ -129,7 +201,11 @@ impl Object {
             root: root.map(|r| Arc::downgrade(&r.0)),
             is_root: AtomicBool::new(false),
             unparenting: AtomicBool::new(false),
-            stage: AtomicU8::new(STAGE_NEW),
+            lifecycle: Mutex::new(Lifecycle {
+                stage: Stage::New,
+                locked_writes: 0,
+            }),
+            drained: Condvar::new(),
         }));
         // QEMU applies class defaults through the setters before any
         // instance_init runs, leaf class first.
@@ -293,12 +369,19 @@ impl Object {
                     name: name.to_owned(),
                 });
             };
-            if p.lock.is_some() && !p.lock_first && self.is_locked() {
-                if let Some(check) = &p.check {
-                    check(input)?;
+            let _admitted = match self.admit_write(p, name) {
+                Ok(admitted) => admitted,
+                Err(locked) => {
+                    // QEMU reports a bad value before the lock, except for
+                    // properties that check the lock first.
+                    if !p.lock_first {
+                        if let Some(check) = &p.check {
+                            check(input)?;
+                        }
+                    }
+                    return Err(locked);
                 }
-            }
-            self.check_lock(p, name)?;
+            };
             set(self, input)
         })
     }
@@ -344,7 +427,7 @@ impl Object {
                     }
                 };
             };
-            self.check_lock(p, name)?;
+            let _admitted = self.admit_write(p, name)?;
             match set.downcast_ref::<TypedSet<V>>() {
                 Some(set) => (set.0)(self, value),
                 None => Err(Error::InvalidParameterType {
@@ -355,15 +438,37 @@ impl Object {
         })
     }
 
-    fn check_lock(&self, p: &Property, name: &str) -> Result<()> {
-        match p.lock {
-            Some(style) if self.is_locked() => Err(Error::Locked {
-                name: name.to_owned(),
-                type_name: self.type_name().to_owned(),
-                style,
-            }),
-            _ => Ok(()),
+    /// Applies the lock policy to a write of `p`. Unlocked properties pass
+    /// without touching the lifecycle mutex. A locked property is admitted
+    /// only while the stage is `New`, and stays registered (so `complete`
+    /// waits for it) until the returned guard drops after the setter.
+    fn admit_write(&self, p: &Property, name: &str) -> Result<Option<LockedWrite<'_>>> {
+        let Some(style) = p.lock else {
+            return Ok(None);
+        };
+        {
+            let mut lc = self.lifecycle();
+            if lc.stage != Stage::New {
+                return Err(Error::Locked {
+                    name: name.to_owned(),
+                    type_name: self.type_name().to_owned(),
+                    style,
+                });
+            }
+            lc.locked_writes += 1;
         }
+        IN_LOCKED_SETTER.with(|v| v.borrow_mut().push(self.addr()));
+        Ok(Some(LockedWrite { obj: self }))
+    }
+
+    fn lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
+        // Only framework code runs under this lock, so a poisoned lock
+        // means a bug here, not a half-done user update: keep going.
+        self.0.lifecycle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 
     /// Writes a property from strict JSON (`qom-set`).
@@ -467,36 +572,83 @@ impl Object {
 
     /// Whether `complete` has succeeded.
     pub fn is_complete(&self) -> bool {
-        self.0.stage.load(Ordering::Acquire) == STAGE_COMPLETE
+        self.lifecycle().stage == Stage::Complete
     }
 
     /// Whether `complete` is running right now (another thread may see an
     /// object in the tree whose creation has not finished yet).
     pub fn is_completing(&self) -> bool {
-        self.0.stage.load(Ordering::Acquire) == STAGE_COMPLETING
-    }
-
-    /// Whether locked properties refuse changes: from the moment `complete`
-    /// starts, so that nothing changes under it.
-    fn is_locked(&self) -> bool {
-        self.0.stage.load(Ordering::Acquire) != STAGE_NEW
+        self.lifecycle().stage == Stage::Completing
     }
 
     /// The second construction stage: runs the `user-creatable` `complete`
-    /// hook (if the type has one). Locked properties refuse changes from
-    /// the start of this call; if the hook fails they are open again.
+    /// hook (if the type has one), once.
+    ///
+    /// From the start of this call locked properties refuse changes; the
+    /// hook runs only after every locked-property setter that was admitted
+    /// before that has returned, so nothing it reads changes under it. If
+    /// the hook fails, locked properties are open again and `complete` may
+    /// be called again.
+    ///
+    /// Errors: the hook's error; an object that is already complete or
+    /// being completed; a call from inside a setter of a locked property of
+    /// this same object on this thread (it would wait for itself).
     pub fn complete(&self) -> Result<()> {
-        self.0.stage.store(STAGE_COMPLETING, Ordering::Release);
-        if let Some(uc) = self.0.class.data::<UserCreatableClass>() {
-            if let Some(complete) = &uc.complete {
-                if let Err(e) = complete(self) {
-                    self.0.stage.store(STAGE_NEW, Ordering::Release);
-                    return Err(e);
-                }
+        let completion = self.begin_complete()?;
+        self.run_complete_hook()?;
+        completion.finish();
+        Ok(())
+    }
+
+    /// Moves the object from `New` to `Completing` and waits until the
+    /// locked-property setters already admitted have returned. The stage
+    /// goes back to `New` when the returned guard drops unfinished.
+    pub(crate) fn begin_complete(&self) -> Result<Completion<'_>> {
+        let me = self.addr();
+        if IN_LOCKED_SETTER.with(|v| v.borrow().contains(&me)) {
+            return Err(Error::generic(format!(
+                "cannot complete an object of type '{}' from one of its own setters",
+                self.type_name()
+            )));
+        }
+        let mut lc = self.lifecycle();
+        match lc.stage {
+            Stage::New => {}
+            Stage::Completing => {
+                return Err(Error::generic(format!(
+                    "object of type '{}' is being completed",
+                    self.type_name()
+                )))
+            }
+            Stage::Complete => {
+                return Err(Error::generic(format!(
+                    "object of type '{}' is already complete",
+                    self.type_name()
+                )))
             }
         }
-        self.0.stage.store(STAGE_COMPLETE, Ordering::Release);
-        Ok(())
+        lc.stage = Stage::Completing;
+        while lc.locked_writes > 0 {
+            lc = self.0.drained.wait(lc).unwrap_or_else(|e| e.into_inner());
+        }
+        Ok(Completion {
+            obj: self,
+            done: false,
+        })
+    }
+
+    /// Runs the `user-creatable` `complete` hook, if the type has one; the
+    /// caller holds a [`Completion`].
+    pub(crate) fn run_complete_hook(&self) -> Result<()> {
+        match self
+            .0
+            .class
+            .data::<UserCreatableClass>()
+            .and_then(|uc| uc.complete.as_ref())
+        {
+            Some(complete) => complete(self),
+            None => Ok(()),
+        }
     }
 
     /// Whether the `user-creatable` `can_be_deleted` hook allows deletion.

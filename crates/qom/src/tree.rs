@@ -9,7 +9,7 @@ use crate::registry::TypeRegistry;
 use crate::value::{ObjectSpec, Props};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The containers QEMU 10.0 has below the root without a machine
 /// (`/audiodevs` appears only in later QEMU versions).
@@ -23,7 +23,10 @@ pub struct ObjectTree {
     types: Arc<TypeRegistry>,
     root: Object,
     objects: Object,
+    placed_hook: OnceLock<PlacedHook>,
 }
+
+type PlacedHook = Box<dyn Fn(&Object) + Send + Sync>;
 
 impl std::fmt::Debug for ObjectTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,6 +62,7 @@ impl ObjectTree {
             types,
             root,
             objects,
+            placed_hook: OnceLock::new(),
         })
     }
 
@@ -92,6 +96,10 @@ impl ObjectTree {
     /// the object is placed (duplicate ids fail here) and completed. On any
     /// failure nothing remains: no tree entry, and an object whose
     /// `complete` failed is unparented so its hooks can undo side effects.
+    ///
+    /// From the moment the object appears under `/objects` until its
+    /// `complete` has finished, a concurrent [`ObjectTree::object_del`] of
+    /// the id fails with `object 'ID' is in use, can not be deleted`.
     pub fn object_add(&self, type_name: &str, id: &str, props: &Props) -> Result<Object> {
         if !is_valid_id(id) {
             return Err(Error::InvalidId);
@@ -111,11 +119,23 @@ impl ObjectTree {
         for (key, input) in props.iter() {
             obj.set(key, input)?;
         }
+        // The object counts as being created (object-del finds it in use)
+        // before anyone can see it under /objects, so there is no moment
+        // where another client could delete it between placing and
+        // completing. A failed placement (duplicate id) drops `completion`,
+        // which returns the stage to new.
+        let completion = obj.begin_complete()?;
         self.objects.add_child(id, &obj)?;
-        if let Err(e) = obj.complete() {
+        if let Some(hook) = self.placed_hook.get() {
+            hook(&obj);
+        }
+        if let Err(e) = obj.run_complete_hook() {
+            // Still completing, so no object-del can race this unparent:
+            // the unparent hook runs exactly once, here.
             obj.unparent();
             return Err(e);
         }
+        completion.finish();
         Ok(obj)
     }
 
@@ -191,8 +211,10 @@ impl ObjectTree {
             .objects
             .child(id)
             .ok_or_else(|| Error::ObjectNotFound(id.to_owned()))?;
-        // An object whose creation is still running (another client's
-        // object-add) is in use until its `complete` has finished.
+        // object_add makes an object `completing` before it is visible here
+        // and `complete` after its hook succeeded, so an object found here
+        // is either still being created (in use) or complete for good: the
+        // answer cannot change between this check and the unparent.
         if obj.is_completing() || !obj.can_be_deleted() {
             return Err(Error::ObjectInUse(id.to_owned()));
         }
@@ -202,6 +224,15 @@ impl ObjectTree {
         } else {
             Err(Error::ObjectNotFound(id.to_owned()))
         }
+    }
+
+    /// A test seam: `hook` runs inside every later [`ObjectTree::object_add`]
+    /// right after the object became visible under `/objects` and before
+    /// its `complete` hook, so that a test can stop a creation exactly
+    /// there. Only the first call has an effect.
+    #[doc(hidden)]
+    pub fn set_placed_hook(&self, hook: impl Fn(&Object) + Send + Sync + 'static) {
+        let _ = self.placed_hook.set(Box::new(hook));
     }
 
     /// `/objects/ID`, if it exists.
