@@ -46,6 +46,61 @@ fn ensure_python_client() -> Result<()> {
     Ok(())
 }
 
+/// How often CI runs the file test binary of memory-backend-file again.
+const REPEAT_RUNS: usize = 50;
+
+/// Runs one test binary `runs` times with the default test threads.
+///
+/// Races between tests of one binary (two threads mapping and unmapping
+/// at once) show up only now and then: a single run proves little, so the
+/// binaries that map memory from several threads run again. Every failing
+/// run is reported with its output, and any failure fails CI.
+fn repeat_tests(package: &str, test: &str, runs: usize) -> Result<()> {
+    eprintln!("xtask ci: {package} --test {test}, {runs} runs");
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "-p",
+            package,
+            "--test",
+            test,
+            "--no-run",
+            "--message-format",
+            "json",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("building the test binary")?;
+    if !out.status.success() {
+        bail!("building {package} --test {test} failed ({})", out.status);
+    }
+    let exe = crate::artifacts::executables(&out.stdout)
+        .into_iter()
+        .find(|e| e.name == test && e.kinds.iter().any(|k| k == "test"))
+        .with_context(|| format!("cargo reported no test binary {test} for {package}"))?;
+    let mut failed = 0;
+    for run in 1..=runs {
+        let o = Command::new(&exe.path)
+            .arg("-q")
+            .output()
+            .with_context(|| format!("running {}", exe.path.display()))?;
+        if !o.status.success() {
+            failed += 1;
+            eprintln!(
+                "xtask ci: run {run} of {test} failed ({}):\n{}{}",
+                o.status,
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+    if failed > 0 {
+        bail!("{package} --test {test}: {failed} of {runs} runs failed");
+    }
+    eprintln!("xtask ci: {package} --test {test}: {runs} of {runs} runs passed");
+    Ok(())
+}
+
 /// Runs fmt, clippy, tests and docs.
 pub fn run(_args: &[String]) -> Result<()> {
     ensure_python_client()?;
@@ -62,6 +117,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         &[],
     )?;
     cargo(&["test", "--workspace"], &[])?;
+    repeat_tests("memory-backend-file", "file", REPEAT_RUNS)?;
     cargo(
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
