@@ -124,3 +124,129 @@ pub fn guest_dir(name: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// Whether the running kernel knows the hugetlbfs file system (listed in
+/// `/proc/filesystems`).
+pub fn hugetlbfs_supported() -> bool {
+    std::fs::read_to_string("/proc/filesystems")
+        .map(|f| {
+            f.lines()
+                .any(|l| l.split_whitespace().last() == Some("hugetlbfs"))
+        })
+        .unwrap_or(false)
+}
+
+/// A value of `/proc/meminfo` (the number before any unit), e.g.
+/// `meminfo("HugePages_Free")`.
+pub fn meminfo(key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == key).then(|| v.split_whitespace().next()?.parse().ok())?
+    })
+}
+
+/// Huge pages of the default size added to the kernel's pool
+/// (`/proc/sys/vm/nr_hugepages`) for the life of this value. On drop the
+/// same number is taken away again from whatever the pool holds then, so
+/// that other tests that add or remove pages meanwhile keep theirs.
+pub struct HugePages {
+    added: u64,
+}
+
+const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
+
+impl HugePages {
+    /// Adds `n` pages to the pool. Fails, saying what is needed, without
+    /// root or when the kernel could not find the memory.
+    pub fn add(n: u64) -> Result<HugePages, String> {
+        let now = read_nr_hugepages()?;
+        std::fs::write(NR_HUGEPAGES, format!("{}", now + n)).map_err(|e| {
+            format!(
+                "cannot write {NR_HUGEPAGES} ({e}): this test needs root to reserve {n} huge pages"
+            )
+        })?;
+        let after = read_nr_hugepages()?;
+        let pages = HugePages {
+            added: after.saturating_sub(now),
+        };
+        if pages.added < n {
+            return Err(format!(
+                "the kernel found only {} of {n} huge pages asked for in {NR_HUGEPAGES}",
+                pages.added
+            ));
+        }
+        Ok(pages)
+    }
+}
+
+fn read_nr_hugepages() -> Result<u64, String> {
+    let text = std::fs::read_to_string(NR_HUGEPAGES)
+        .map_err(|e| format!("cannot read {NR_HUGEPAGES}: {e}"))?;
+    text.trim()
+        .parse()
+        .map_err(|e| format!("{NR_HUGEPAGES}: {e}"))
+}
+
+impl Drop for HugePages {
+    fn drop(&mut self) {
+        if let Ok(now) = read_nr_hugepages() {
+            let _ = std::fs::write(NR_HUGEPAGES, format!("{}", now.saturating_sub(self.added)));
+        }
+    }
+}
+
+/// The names in a directory, sorted (empty when it cannot be read).
+pub fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// How long a stress test runs: `$QOM_STRESS_SECS` seconds (fractions
+/// allowed) when set, else `default`.
+pub fn stress_duration(default: std::time::Duration) -> std::time::Duration {
+    std::env::var("QOM_STRESS_SECS")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or(default)
+}
+
+/// A small xorshift generator for stress tests: reproducible from its
+/// seed, no dependency.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator from `seed` (0 is replaced by a fixed constant).
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
+    }
+
+    /// The next value.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A value in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
