@@ -7,8 +7,9 @@ use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::type_info::{is_valid_type_name, TypeInfo};
 use indexmap::IndexMap;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::thread::{self, ThreadId};
 
 /// A registered type and, once built, its class.
 pub(crate) struct TypeImpl {
@@ -34,6 +35,48 @@ impl<F: Fn(&TypeRegistry) -> Result<()>> Plugin for F {
     }
 }
 
+/// Where a lazy module is.
+enum ModuleState {
+    /// Not run yet.
+    Pending(ModuleFn),
+    /// Its function is running on this thread.
+    Loading(ThreadId),
+    /// Its function has run (whether or not it succeeded); a second
+    /// lookup finds whatever it registered.
+    Done,
+}
+
+/// The module table and who waits for which module.
+#[derive(Default)]
+struct Modules {
+    by_type: HashMap<String, ModuleState>,
+    /// The module each waiting thread waits for: to count waiters and to
+    /// see a wait that would close a cycle between loading threads.
+    waiting: HashMap<ThreadId, String>,
+}
+
+impl Modules {
+    /// Whether the thread loading a module (`loader`) waits, directly or
+    /// through other loaders, for a module that `me` is loading: then
+    /// waiting for `loader` would never end.
+    fn waits_for(&self, loader: ThreadId, me: ThreadId) -> bool {
+        let mut t = loader;
+        // Each step follows a different waiting thread, so the chain is
+        // at most as long as the table of waiters.
+        for _ in 0..=self.waiting.len() {
+            let Some(module) = self.waiting.get(&t) else {
+                return false;
+            };
+            match self.by_type.get(module) {
+                Some(ModuleState::Loading(next)) if *next == me => return true,
+                Some(ModuleState::Loading(next)) => t = *next,
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
 /// A set of types by name.
 ///
 /// Registration takes `&self`, so a registry can be shared (`Arc`) and
@@ -41,8 +84,13 @@ impl<F: Fn(&TypeRegistry) -> Result<()>> Plugin for F {
 /// order.
 pub struct TypeRegistry {
     types: RwLock<IndexMap<Arc<str>, Arc<TypeImpl>>>,
-    modules: Mutex<HashMap<String, ModuleFn>>,
+    /// Never held while a module function runs.
+    modules: Mutex<Modules>,
+    /// Signalled whenever a module finishes loading.
+    module_loaded: Condvar,
     /// Serialises class construction, so a class_init runs exactly once.
+    /// Taken only after every module a class needs has been loaded: no
+    /// module function ever runs under it.
     build: Mutex<()>,
 }
 
@@ -60,7 +108,8 @@ impl TypeRegistry {
     pub fn empty() -> Self {
         TypeRegistry {
             types: RwLock::new(IndexMap::new()),
-            modules: Mutex::new(HashMap::new()),
+            modules: Mutex::new(Modules::default()),
+            module_loaded: Condvar::new(),
             build: Mutex::new(()),
         }
     }
@@ -119,16 +168,33 @@ impl TypeRegistry {
 
     /// Adds a lazy module: when `type_name` is looked up and not yet
     /// registered, `register` runs once (it should register that type).
+    ///
+    /// Threads that look the type up while the module loads on another
+    /// thread wait for it; lookups from the loading thread itself (the
+    /// module looking up its own type) see what is registered so far.
+    /// Adding a module for a name whose module is loading right now has no
+    /// effect.
     pub fn add_module(
         &self,
         type_name: &str,
         register: impl Fn(&TypeRegistry) -> Result<()> + Send + Sync + 'static,
     ) {
         let f: ModuleFn = Arc::new(register);
-        self.modules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(type_name.to_owned(), f);
+        let mut modules = self.modules();
+        if !matches!(
+            modules.by_type.get(type_name),
+            Some(ModuleState::Loading(_))
+        ) {
+            modules
+                .by_type
+                .insert(type_name.to_owned(), ModuleState::Pending(f));
+        }
+    }
+
+    fn modules(&self) -> MutexGuard<'_, Modules> {
+        // No user code runs under this lock, so poisoning cannot leave the
+        // table half-updated by a module.
+        self.modules.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lookup_loaded(&self, name: &str) -> Option<Arc<TypeImpl>> {
@@ -139,33 +205,74 @@ impl TypeRegistry {
             .cloned()
     }
 
-    /// Finds a type, loading its module if one is registered for the name.
+    /// Finds a type, loading its module if one is registered for the name
+    /// (or waiting for the thread that is loading it).
     pub(crate) fn lookup(&self, name: &str) -> Result<Option<Arc<TypeImpl>>> {
         if let Some(t) = self.lookup_loaded(name) {
             return Ok(Some(t));
         }
-        let module = self
-            .modules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
-        match module {
-            Some(register) => {
-                register(self)?;
-                Ok(self.lookup_loaded(name))
+        let me = thread::current().id();
+        let mut modules = self.modules();
+        let register = loop {
+            match modules.by_type.get_mut(name) {
+                None | Some(ModuleState::Done) => {
+                    drop(modules);
+                    return Ok(self.lookup_loaded(name));
+                }
+                Some(ModuleState::Loading(loader)) => {
+                    let loader = *loader;
+                    // Waiting for ourselves, or for a loader that waits for
+                    // us, would never end: answer with what is registered
+                    // so far, as a module looking up its own type expects.
+                    if loader == me || modules.waits_for(loader, me) {
+                        drop(modules);
+                        return Ok(self.lookup_loaded(name));
+                    }
+                    modules.waiting.insert(me, name.to_owned());
+                    modules = self
+                        .module_loaded
+                        .wait(modules)
+                        .unwrap_or_else(|e| e.into_inner());
+                    modules.waiting.remove(&me);
+                }
+                Some(state @ ModuleState::Pending(_)) => {
+                    match std::mem::replace(state, ModuleState::Loading(me)) {
+                        ModuleState::Pending(f) => break f,
+                        _ => unreachable!("matched as pending"),
+                    }
+                }
             }
-            None => Ok(None),
-        }
+        };
+        drop(modules);
+        let loading = ModuleLoad {
+            registry: self,
+            name,
+        };
+        let result = register(self);
+        drop(loading);
+        result?;
+        Ok(self.lookup_loaded(name))
+    }
+
+    /// How many threads are waiting for the module of `type_name` to
+    /// finish loading on another thread (a test seam).
+    #[doc(hidden)]
+    pub fn module_waiters(&self, type_name: &str) -> usize {
+        self.modules()
+            .waiting
+            .values()
+            .filter(|m| *m == type_name)
+            .count()
     }
 
     /// Loads every pending module (QEMU does this before listing types).
     pub fn load_all_modules(&self) -> Result<()> {
         let pending: Vec<String> = self
-            .modules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
+            .modules()
+            .by_type
+            .iter()
+            .filter(|(_, state)| matches!(state, ModuleState::Pending(_)))
+            .map(|(name, _)| name.clone())
             .collect();
         for name in pending {
             self.lookup(&name)?;
@@ -199,11 +306,42 @@ impl TypeRegistry {
         let Some(ti) = self.lookup(name)? else {
             return Ok(None);
         };
+        self.class_of(&ti).map(Some)
+    }
+
+    /// The class of a registered type, built on first use.
+    fn class_of(&self, ti: &Arc<TypeImpl>) -> Result<Arc<Class>> {
         if let Some(c) = ti.class.get() {
-            return Ok(Some(c.clone()));
+            return Ok(c.clone());
         }
+        // Module functions are user code that may build classes itself
+        // (memory_backend::register does), so they must run before the
+        // build lock is taken, never under it.
+        self.load_ancestry(ti)?;
         let _guard = self.build.lock().unwrap_or_else(|e| e.into_inner());
-        self.build_class(&ti, 0).map(Some)
+        self.build_class(ti, 0)
+    }
+
+    /// Looks up (loading their modules) every parent and interface that
+    /// building `ti`'s class will need. Missing ones are left for
+    /// `build_class` to report with its own wording.
+    fn load_ancestry(&self, ti: &Arc<TypeImpl>) -> Result<()> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut todo = vec![ti.clone()];
+        while let Some(t) = todo.pop() {
+            // A built class implies built (so loaded) ancestors.
+            if t.class.get().is_some() {
+                continue;
+            }
+            for dep in t.info.parent.iter().chain(&t.info.interfaces) {
+                if seen.insert(dep.clone()) {
+                    if let Some(d) = self.lookup(dep)? {
+                        todo.push(d);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The class of a type; an unknown name is [`Error::UnknownType`].
@@ -212,6 +350,9 @@ impl TypeRegistry {
             .ok_or_else(|| Error::UnknownType(name.to_owned()))
     }
 
+    /// Builds a class and its missing ancestors; the caller holds the build
+    /// lock and has loaded the ancestry ([`TypeRegistry::load_ancestry`]),
+    /// so only registered types are consulted here.
     fn build_class(&self, ti: &Arc<TypeImpl>, depth: usize) -> Result<Arc<Class>> {
         if let Some(c) = ti.class.get() {
             return Ok(c.clone());
@@ -226,7 +367,7 @@ impl TypeRegistry {
         let parent = match &info.parent {
             None => None,
             Some(p) => {
-                let pti = self.lookup(p)?.ok_or_else(|| Error::MissingParent {
+                let pti = self.lookup_loaded(p).ok_or_else(|| Error::MissingParent {
                     type_name: info.name.clone(),
                     parent: p.clone(),
                 })?;
@@ -265,7 +406,7 @@ impl TypeRegistry {
                 interface: iface.clone(),
                 type_name: info.parent.clone().unwrap_or_default(),
             };
-            let iti = self.lookup(iface)?.ok_or_else(missing)?;
+            let iti = self.lookup_loaded(iface).ok_or_else(missing)?;
             let iclass = self.build_class(&iti, depth + 1)?;
             if !iclass.is_interface() {
                 return Err(Error::InvalidRegistration(format!(
@@ -336,13 +477,7 @@ impl TypeRegistry {
             .collect();
         let mut out = Vec::new();
         for ti in impls {
-            let class = match ti.class.get() {
-                Some(c) => c.clone(),
-                None => {
-                    let _guard = self.build.lock().unwrap_or_else(|e| e.into_inner());
-                    self.build_class(&ti, 0)?
-                }
-            };
+            let class = self.class_of(&ti)?;
             if class.is_abstract && !include_abstract {
                 continue;
             }
@@ -361,6 +496,23 @@ impl TypeRegistry {
     pub fn new_object(&self, type_name: &str) -> Result<Object> {
         let class = self.class(type_name)?;
         Object::instantiate(class, None)
+    }
+}
+
+/// Marks a module loaded when its function returns or unwinds, and wakes
+/// the threads waiting for it.
+struct ModuleLoad<'a> {
+    registry: &'a TypeRegistry,
+    name: &'a str,
+}
+
+impl Drop for ModuleLoad<'_> {
+    fn drop(&mut self) {
+        self.registry
+            .modules()
+            .by_type
+            .insert(self.name.to_owned(), ModuleState::Done);
+        self.registry.module_loaded.notify_all();
     }
 }
 

@@ -1,4 +1,4 @@
-//! The lifecycle races of issue 8, each forced into its bad
+//! The three lifecycle races of issue 8, each forced into its bad
 //! interleaving with gates inside hooks (never with sleeps or retry loops),
 //! and each run under a watchdog so that a deadlock fails the test instead
 //! of hanging the suite.
@@ -454,4 +454,145 @@ fn failed_complete_unlocks_again() {
     fail.store(false, Ordering::SeqCst);
     obj.complete().unwrap();
     assert!(obj.set_typed("size", 10u64).is_err());
+}
+
+// ---- 3. lazy modules and the build lock -----------------------------------
+
+/// A module that builds a class while it registers (as
+/// `memory_backend::register` builds the memory-region class), loaded
+/// because it provides the parent of the class being built.
+#[test]
+fn module_that_builds_a_class_can_be_loaded_as_a_parent() {
+    let class = watchdog("module building a class", || {
+        let types = TypeRegistry::with_builtins();
+        types.add_module("mod-base", |types: &TypeRegistry| {
+            types.register(TypeInfo::new("mod-part").parent("object"))?;
+            types.class("mod-part")?;
+            types.register(TypeInfo::new("mod-base").parent("object"))
+        });
+        types
+            .register(TypeInfo::new("mod-leaf").parent("mod-base"))
+            .unwrap();
+        types.class("mod-leaf").map(|c| c.is_a("mod-base"))
+    });
+    assert!(class.unwrap());
+}
+
+/// The same through an interface provided by a module.
+#[test]
+fn module_that_builds_a_class_can_be_loaded_as_an_interface() {
+    let class = watchdog("module building a class (interface)", || {
+        let types = TypeRegistry::with_builtins();
+        types.add_module("mod-iface", |types: &TypeRegistry| {
+            types.register(TypeInfo::new("mod-part").parent("object"))?;
+            types.class("mod-part")?;
+            types.register(TypeInfo::new("mod-iface").parent("interface"))
+        });
+        types
+            .register(
+                TypeInfo::new("mod-impl")
+                    .parent("object")
+                    .interface_impl("mod-iface"),
+            )
+            .unwrap();
+        types.class("mod-impl").map(|c| c.is_a("mod-iface"))
+    });
+    assert!(class.unwrap());
+}
+
+/// A module that looks up its own type while registering it (on the
+/// loading thread) does not wait for itself.
+#[test]
+fn module_may_look_up_its_own_type_while_loading() {
+    let found = watchdog("module looking itself up", || {
+        let types = TypeRegistry::with_builtins();
+        types.add_module("mod-self", |types: &TypeRegistry| {
+            assert!(types.find_class("mod-self")?.is_none());
+            types.register(TypeInfo::new("mod-self").parent("object"))?;
+            assert!(types.find_class("mod-self")?.is_some());
+            Ok(())
+        });
+        types.find_class("mod-self").map(|c| c.is_some())
+    });
+    assert!(found.unwrap());
+}
+
+/// Two threads look up a module's type while the module is still loading:
+/// the second waits for the first instead of reporting "not found".
+#[test]
+fn concurrent_lookups_of_a_loading_module_wait_for_it() {
+    watchdog("two lookups of a loading module", || {
+        let types = Arc::new(TypeRegistry::with_builtins());
+        let loading = Arc::new(Gate::default());
+        let release = Arc::new(Gate::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (l, r, n) = (loading.clone(), release.clone(), runs.clone());
+        types.add_module("mod-slow", move |types: &TypeRegistry| {
+            n.fetch_add(1, Ordering::SeqCst);
+            l.open();
+            r.wait();
+            types.register(TypeInfo::new("mod-slow").parent("object"))
+        });
+        let first = {
+            let types = types.clone();
+            std::thread::spawn(move || types.find_class("mod-slow").map(|c| c.is_some()))
+        };
+        loading.wait();
+        let (tx, second) = mpsc::channel();
+        {
+            let types = types.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(types.find_class("mod-slow").map(|c| c.is_some()));
+            });
+        }
+        // Release the module only once the second lookup is parked behind
+        // it; a lookup that answers before that is the bug.
+        loop {
+            if let Ok(answer) = second.try_recv() {
+                panic!("the second lookup answered while the module was loading: {answer:?}");
+            }
+            if types.module_waiters("mod-slow") > 0 {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        release.open();
+        assert!(first.join().unwrap().unwrap());
+        assert!(second.recv().unwrap().unwrap());
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// Two modules loading on two threads, each looking up the other's type
+/// while both are inside their functions: the lookup that would close the
+/// wait cycle answers at once (with what is registered so far) instead of
+/// waiting, so both loads finish.
+#[test]
+fn modules_looking_each_other_up_on_two_threads_do_not_deadlock() {
+    watchdog("two modules waiting for each other", || {
+        let types = Arc::new(TypeRegistry::with_builtins());
+        let a_in = Arc::new(Gate::default());
+        let b_in = Arc::new(Gate::default());
+        for (me, other, mine, theirs) in [
+            ("mod-a", "mod-b", a_in.clone(), b_in.clone()),
+            ("mod-b", "mod-a", b_in.clone(), a_in.clone()),
+        ] {
+            types.add_module(me, move |types: &TypeRegistry| {
+                mine.open();
+                theirs.wait();
+                types.find_class(other)?;
+                types.register(TypeInfo::new(me).parent("object"))
+            });
+        }
+        let threads: Vec<_> = ["mod-a", "mod-b"]
+            .into_iter()
+            .map(|name| {
+                let types = types.clone();
+                std::thread::spawn(move || types.find_class(name).map(|c| c.is_some()))
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap().unwrap());
+        }
+    });
 }
