@@ -4,6 +4,7 @@ mod artifacts;
 mod bench;
 mod ci;
 mod dax_vm;
+mod sanitize;
 
 use anyhow::{bail, Result};
 
@@ -15,6 +16,7 @@ fn main() -> Result<()> {
         "bench" => bench::run(&rest),
         "ci" => ci::run(&rest),
         "dax-vm" => dax_vm::run(&rest),
+        "sanitize" => sanitize::run(&rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -32,6 +34,7 @@ fn print_help() {
          Tasks:\n  \
          bench NAME [OPTIONS]    whole-process benchmarks (`bench help` lists them)\n  \
          ci                      fmt check, clippy -D warnings, tests, docs (what CI runs)\n  \
-         dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n"
+         dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n  \
+         sanitize [asan|tsan|valgrind|all]  tests under ASan/TSan (nightly) and valgrind; not in CI\n"
     );
 }
