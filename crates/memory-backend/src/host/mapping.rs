@@ -171,6 +171,12 @@ impl Mapping {
     ///
     /// `MAP_SYNC` follows [`SyncMode`]; with `On` and a private mapping this
     /// fails before any system call.
+    ///
+    /// Safe among threads: each attempt is first made as a dry run at an
+    /// address the kernel picks, so an expected refusal (`MAP_SYNC` on a
+    /// file without DAX, no free huge pages) never comes from a `MAP_FIXED`
+    /// call, which could have removed the reserved range already and let
+    /// another thread's allocation move in (see docs/map-sync.md).
     pub fn new(req: MapRequest) -> Result<Mapping, HostError> {
         if req.sync == SyncMode::On && !req.shared {
             return Err(HostError::MapSyncNeedsShared);
