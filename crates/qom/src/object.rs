@@ -517,13 +517,18 @@ impl Object {
     /// Adds instance properties, declared with the same builder a class
     /// uses. Names must be unique across the class and the instance.
     pub fn add_properties(&self, declare: impl FnOnce(&mut ClassBuilder<'_>)) -> Result<()> {
-        let mut props = self
-            .0
-            .instance_props
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        // `declare` is user code: it runs on a snapshot, without the
+        // instance-property lock (it may well read this object's
+        // properties), and the result is merged under the lock.
         let mut scratch: IndexMap<Arc<str>, Arc<Property>> = self.0.class.properties.clone();
-        scratch.extend(props.iter().map(|(k, v)| (k.clone(), v.clone())));
+        scratch.extend(
+            self.0
+                .instance_props
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         let before = scratch.len();
         let mut data = HashMap::new();
         let mut builder = ClassBuilder {
@@ -536,9 +541,21 @@ impl Object {
         if let Some(e) = builder.error.take() {
             return Err(e);
         }
-        for (k, v) in scratch.into_iter().skip(before) {
-            props.insert(k, v);
+        let added: Vec<_> = scratch.into_iter().skip(before).collect();
+        let mut props = self
+            .0
+            .instance_props
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        // Another thread may have added (or a child been placed under) one
+        // of these names since the snapshot.
+        if let Some((name, _)) = added.iter().find(|(k, _)| props.contains_key(k)) {
+            return Err(Error::DuplicateProperty {
+                name: name.to_string(),
+                owner_type: self.type_name().to_owned(),
+            });
         }
+        props.extend(added);
         Ok(())
     }
 
@@ -558,11 +575,15 @@ impl Object {
                 }
             }
             _ => {
-                self.0
+                // Dropped after the lock: a property's closures may hold
+                // user values whose drop runs user code.
+                let removed = self
+                    .0
                     .instance_props
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .shift_remove(name);
+                drop(removed);
             }
         }
         Ok(())

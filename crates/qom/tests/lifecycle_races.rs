@@ -596,3 +596,27 @@ fn modules_looking_each_other_up_on_two_threads_do_not_deadlock() {
         }
     });
 }
+
+// ---- no framework lock under user code ------------------------------------
+
+/// The declarations passed to `add_properties` are user code: they may
+/// read the object they extend without deadlocking on its property table.
+#[test]
+fn add_properties_may_read_the_object_it_extends() {
+    let names = watchdog("add_properties reading its object", || {
+        let obj = registry(&Hooks::default()).new_object("gated").unwrap();
+        let reader = obj.clone();
+        obj.add_properties(|b| {
+            let n = reader.properties().len();
+            b.property::<u64>("extra")
+                .getter(move |_| Ok(n as u64))
+                .description("how many properties there were");
+        })
+        .unwrap();
+        (
+            obj.get_typed::<u64>("extra").unwrap(),
+            obj.properties().len(),
+        )
+    });
+    assert_eq!(names, (4, 5));
+}
