@@ -250,3 +250,34 @@ impl XorShift {
         self.next_u64() % n
     }
 }
+
+/// The type of the file system that holds `path` (`"ext4"`, `"tmpfs"`...),
+/// from the longest matching mount point in `/proc/self/mountinfo`.
+pub fn fs_type(path: &Path) -> Option<String> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut best: Option<(usize, String)> = None;
+    for line in info.lines() {
+        let (mount, rest) = line.split_once(" - ")?;
+        let point = mount.split(' ').nth(4)?.replace("\\040", " ");
+        let fstype = rest.split(' ').next()?;
+        let len = Path::new(&point).components().count();
+        if path.starts_with(&point) && best.as_ref().is_none_or(|(l, _)| len >= *l) {
+            best = Some((len, fstype.to_owned()));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// A new temporary directory on ext4 or xfs (under `/var/tmp` or `/tmp`),
+/// where a `MAP_SYNC` mapping of an ordinary file is refused only inside
+/// the file system's `->mmap`; an error saying what is needed when neither
+/// is on such a file system.
+pub fn ext4_or_xfs_dir() -> Result<TempDir, String> {
+    for base in ["/var/tmp", "/tmp"] {
+        if matches!(fs_type(Path::new(base)).as_deref(), Some("ext4" | "xfs")) {
+            return Ok(TempDir::new_in(base));
+        }
+    }
+    Err("this test needs /var/tmp or /tmp on ext4 or xfs".to_owned())
+}
