@@ -43,8 +43,10 @@ mod class;
 pub mod error;
 mod introspect;
 mod link;
+mod linked;
 mod object;
 pub mod path;
+pub mod plugin;
 mod property;
 mod registry;
 mod tree;
@@ -64,6 +66,7 @@ pub use introspect::{
     ObjectPropertiesValues, ObjectPropertyInfo, ObjectPropertyValue, ObjectTypeInfo,
 };
 pub use link::Link;
+pub use linked::{linked_registrations, LinkedError, LinkedRegistration};
 pub use object::{Object, StateGuard, WeakObject};
 pub use path::Resolved;
 pub use property::{EnumType, OnOffAuto, Property, PropertyKind, PropertyType};
@@ -73,6 +76,8 @@ pub use type_info::{is_valid_type_name, TypeInfo};
 pub use typed::ObjectType;
 pub use value::{Input, KeyvalValue, ObjectSpec, OptsValue, Props, Size};
 
+#[doc(hidden)]
+pub use inventory as __inventory;
 #[doc(hidden)]
 pub use serde as __serde;
 #[doc(hidden)]
