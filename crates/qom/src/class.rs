@@ -48,6 +48,30 @@ pub struct ObjectClass {
     pub unparent: Option<UnparentFn>,
 }
 
+/// A condition a class must meet to be instantiable; see
+/// [`ClassBuilder::check_concrete`].
+pub type ClassCheckFn = Arc<dyn Fn(&Class) -> Result<()> + Send + Sync>;
+
+/// The checks declared by a class and its ancestors. Kept as class data so
+/// that subclasses inherit them with the rest of the parent's class.
+#[derive(Clone, Default)]
+struct ClassChecks(Vec<ClassCheckFn>);
+
+/// Runs the inherited checks of a concrete class, once it is built: an
+/// abstract type may leave a virtual method for its subclasses to fill, an
+/// instantiable one may not.
+pub(crate) fn check_concrete(class: &Class) -> Result<()> {
+    if class.is_abstract {
+        return Ok(());
+    }
+    if let Some(checks) = class.data::<ClassChecks>() {
+        for check in &checks.0 {
+            check(class)?;
+        }
+    }
+    Ok(())
+}
+
 /// One level of the hierarchy as instances see it.
 #[derive(Clone)]
 pub(crate) struct Level {
@@ -184,6 +208,34 @@ impl<'a> ClassBuilder<'a> {
         self.data
             .get(&TypeId::of::<T>())
             .and_then(|d| (**d).as_any().downcast_ref())
+    }
+
+    /// Declares a condition that every non-abstract class built from this
+    /// one (this type, if concrete, and every subclass) must meet, checked
+    /// when that class is built: a required virtual method left empty
+    /// then fails the registration instead of the first object-add.
+    ///
+    /// ```
+    /// use qom::{Error, TypeInfo, TypeRegistry};
+    /// #[derive(Clone, Default)]
+    /// struct BackendClass { alloc: Option<fn() -> u64> }
+    ///
+    /// let types = TypeRegistry::with_builtins();
+    /// types.register(TypeInfo::new("backend").parent("object").abstract_type(true).class_init(|c| {
+    ///     c.data_mut::<BackendClass>();
+    ///     c.check_concrete(|class| match class.data::<BackendClass>().and_then(|b| b.alloc) {
+    ///         Some(_) => Ok(()),
+    ///         None => Err(Error::InvalidRegistration(format!("'{}' does not implement alloc", class.name()))),
+    ///     });
+    ///     Ok(())
+    /// }))?;
+    /// types.register(TypeInfo::new("forgetful-backend").parent("backend"))?;
+    /// let err = types.class("forgetful-backend").unwrap_err();
+    /// assert_eq!(err.to_string(), "'forgetful-backend' does not implement alloc");
+    /// # Ok::<(), qom::Error>(())
+    /// ```
+    pub fn check_concrete(&mut self, check: impl Fn(&Class) -> Result<()> + Send + Sync + 'static) {
+        self.data_mut::<ClassChecks>().0.push(Arc::new(check));
     }
 
     /// Starts declaring a property with a typed value; the declaration is

@@ -456,6 +456,7 @@ impl TypeRegistry {
             data,
             levels,
         });
+        crate::class::check_concrete(&class)?;
         let _ = ti.class.set(class.clone());
         Ok(ti.class.get().cloned().unwrap_or(class))
     }

@@ -1,0 +1,5 @@
+#[derive(Default, qom::Object)]
+#[qom(abstract)]
+struct Thing {}
+
+fn main() {}

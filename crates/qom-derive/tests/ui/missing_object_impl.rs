@@ -1,0 +1,5 @@
+#[derive(Default, qom::Object)]
+#[qom(name = "thing")]
+struct Thing {}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(qom::Object)]
+#[qom(name = "thing")]
+enum Thing {
+    A,
+}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[derive(Default, qom::Object)]
+#[qom(name = "thing", parnet = qom::ObjectRoot)]
+struct Thing {}
+
+fn main() {}
