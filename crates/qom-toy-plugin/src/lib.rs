@@ -10,54 +10,51 @@
 //! assert_eq!(tree.qom_get("rng0", "next").unwrap(), serde_json::json!(7));
 //! ```
 
-use qom::{ClassBuilder, Error, ObjectType, TypeRegistry, UserCreatableClass};
-use std::sync::Arc;
+use qom::{Error, ObjectRef, TypeRegistry};
 
 /// The type name this plugin adds.
-pub const TYPE_TOY_RNG: &str = "toy-rng";
+pub const TYPE_TOY_RNG: &str = <ToyRng as qom::StaticType>::TYPE_NAME;
 
 /// A deterministic number source: `seed` is fixed at creation, `next`
 /// reads the following value of a linear congruential sequence.
-#[derive(Default)]
+#[derive(Default, qom::Object)]
+#[qom(
+    name = "toy-rng",
+    interfaces(qom::UserCreatable),
+    property(name = "next", ty = u64, get = ToyRng::next,
+             description = "The next value (advances the sequence)")
+)]
 pub struct ToyRng {
+    #[property(locked, description = "First value of the sequence")]
     seed: u64,
     state: u64,
 }
 
-impl ObjectType for ToyRng {
-    const NAME: &'static str = TYPE_TOY_RNG;
-    const PARENT: &'static str = qom::TYPE_OBJECT;
-    const INTERFACES: &'static [&'static str] = &[qom::TYPE_USER_CREATABLE];
+impl ToyRng {
+    fn next(obj: &mut ObjectRef<'_, Self>) -> qom::Result<u64> {
+        let mut s = obj.state();
+        let v = s.state;
+        s.state = s
+            .state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        Ok(v)
+    }
+}
 
-    fn class_init(class: &mut ClassBuilder<'_>) -> qom::Result<()> {
-        class
-            .field("seed", |s: &mut ToyRng| &mut s.seed)
-            .locked()
-            .description("First value of the sequence");
-        class
-            .property::<u64>("next")
-            .description("The next value (advances the sequence)")
-            .getter(|obj| {
-                let mut s = obj.state::<ToyRng>();
-                let v = s.state;
-                s.state = s
-                    .state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                Ok(v)
+impl qom::ObjectImpl for ToyRng {}
+
+impl qom::UserCreatableImpl for ToyRng {
+    fn complete(obj: &mut ObjectRef<'_, Self>) -> qom::Result<()> {
+        let mut s = obj.state();
+        if s.seed == u64::MAX {
+            return Err(Error::PropertyValueRefused {
+                name: "seed".into(),
+                type_name: TYPE_TOY_RNG.into(),
+                value: s.seed.to_string(),
             });
-        class.data_mut::<UserCreatableClass>().complete = Some(Arc::new(|obj| {
-            let mut s = obj.state::<ToyRng>();
-            if s.seed == u64::MAX {
-                return Err(Error::PropertyValueRefused {
-                    name: "seed".into(),
-                    type_name: TYPE_TOY_RNG.into(),
-                    value: s.seed.to_string(),
-                });
-            }
-            s.state = s.seed;
-            Ok(())
-        }));
+        }
+        s.state = s.seed;
         Ok(())
     }
 }
