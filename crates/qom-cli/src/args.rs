@@ -2,6 +2,7 @@
 //! dash (`-object`), others with two; both forms are accepted.
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// Where to serve QMP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,21 +120,59 @@ pub fn parse_qmp(spec: &str) -> Result<QmpTarget, UsageError> {
     Ok(QmpTarget::Unix(path.to_owned()))
 }
 
+/// A parsed command line: the command and the plugins to load first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// What to do.
+    pub command: Command,
+    /// `--plugin` files, in order.
+    pub plugins: Vec<PathBuf>,
+}
+
+/// Takes `--plugin PATH` (accepted before a subcommand and among any
+/// command's options) into `plugins`; false when `arg` is something else.
+fn take_plugin<'a>(
+    arg: &'a str,
+    rest: &mut impl Iterator<Item = &'a String>,
+    plugins: &mut Vec<PathBuf>,
+) -> Result<bool, UsageError> {
+    match option_name(arg) {
+        Some(("plugin", inline)) => {
+            plugins.push(take_value("plugin", inline, rest)?.into());
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
-    let mut it = args.iter();
-    match args.first().map(String::as_str) {
+pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
+    let mut plugins = Vec::new();
+    let mut it = args.iter().peekable();
+    // Plugins given before the subcommand.
+    while let Some(arg) = it.next_if(|a| matches!(option_name(a), Some(("plugin", _)))) {
+        take_plugin(arg, &mut it, &mut plugins)?;
+    }
+    let command = match it.peek().map(|s| s.as_str()) {
         Some("types") => {
             it.next();
             let (mut implements, mut include_abstract, mut tree) = (None, false, false);
             while let Some(arg) = it.next() {
+                if take_plugin(arg, &mut it, &mut plugins)? {
+                    continue;
+                }
                 match option_name(arg) {
                     Some(("implements", inline)) => {
                         implements = Some(take_value("implements", inline, &mut it)?.to_owned())
                     }
                     Some(("abstract", None)) => include_abstract = true,
                     Some(("tree", None)) => tree = true,
-                    Some(("help" | "h", None)) => return Ok(Command::Help(HelpTopic::Types)),
+                    Some(("help" | "h", None)) => {
+                        return Ok(Invocation {
+                            command: Command::Help(HelpTopic::Types),
+                            plugins,
+                        })
+                    }
                     _ => {
                         return Err(UsageError(format!(
                             "qom types: unexpected argument '{arg}'"
@@ -141,57 +180,56 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     }
                 }
             }
-            Ok(Command::Types {
+            Command::Types {
                 implements,
                 include_abstract,
                 tree,
-            })
+            }
         }
-        Some("properties") => {
+        Some(sub @ ("properties" | "schema")) => {
+            let topic = if sub == "schema" {
+                HelpTopic::Schema
+            } else {
+                HelpTopic::Properties
+            };
             it.next();
             let mut type_name = None;
-            for arg in it {
+            while let Some(arg) = it.next() {
+                if take_plugin(arg, &mut it, &mut plugins)? {
+                    continue;
+                }
                 match option_name(arg) {
-                    Some(("help" | "h", None)) => return Ok(Command::Help(HelpTopic::Properties)),
+                    Some(("help" | "h", None)) => {
+                        return Ok(Invocation {
+                            command: Command::Help(topic),
+                            plugins,
+                        })
+                    }
                     Some(_) => {
-                        return Err(UsageError(format!(
-                            "qom properties: unexpected option '{arg}'"
-                        )))
+                        return Err(UsageError(format!("qom {sub}: unexpected option '{arg}'")))
                     }
                     None if type_name.is_none() => type_name = Some(arg.clone()),
                     None => {
                         return Err(UsageError(format!(
-                            "qom properties: unexpected argument '{arg}'"
+                            "qom {sub}: unexpected argument '{arg}'"
                         )))
                     }
                 }
             }
-            let type_name =
-                type_name.ok_or_else(|| UsageError("qom properties: a TYPE is needed".into()))?;
-            Ok(Command::Properties { type_name })
-        }
-        Some("schema") => {
-            it.next();
-            let mut type_name = None;
-            for arg in it {
-                match option_name(arg) {
-                    Some(("help" | "h", None)) => return Ok(Command::Help(HelpTopic::Schema)),
-                    Some(_) => {
-                        return Err(UsageError(format!("qom schema: unexpected option '{arg}'")))
-                    }
-                    None if type_name.is_none() => type_name = Some(arg.clone()),
-                    None => {
-                        return Err(UsageError(format!(
-                            "qom schema: unexpected argument '{arg}'"
-                        )))
-                    }
-                }
+            if topic == HelpTopic::Schema {
+                Command::Schema { type_name }
+            } else {
+                let type_name = type_name
+                    .ok_or_else(|| UsageError("qom properties: a TYPE is needed".into()))?;
+                Command::Properties { type_name }
             }
-            Ok(Command::Schema { type_name })
         }
         _ => {
             let (mut objects, mut qmp) = (Vec::new(), None);
             while let Some(arg) = it.next() {
+                if take_plugin(arg, &mut it, &mut plugins)? {
+                    continue;
+                }
                 match option_name(arg) {
                     Some(("object", inline)) => {
                         objects.push(take_value("object", inline, &mut it)?.to_owned())
@@ -199,8 +237,18 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     Some(("qmp", inline)) => {
                         qmp = Some(parse_qmp(take_value("qmp", inline, &mut it)?)?)
                     }
-                    Some(("help" | "h", None)) => return Ok(Command::Help(HelpTopic::Main)),
-                    Some(("version" | "V", None)) => return Ok(Command::Version),
+                    Some(("help" | "h", None)) => {
+                        return Ok(Invocation {
+                            command: Command::Help(HelpTopic::Main),
+                            plugins,
+                        })
+                    }
+                    Some(("version" | "V", None)) => {
+                        return Ok(Invocation {
+                            command: Command::Version,
+                            plugins,
+                        })
+                    }
                     _ => {
                         return Err(UsageError(format!(
                             "unexpected argument '{arg}' (see qom --help)"
@@ -208,9 +256,10 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     }
                 }
             }
-            Ok(Command::Run { objects, qmp })
+            Command::Run { objects, qmp }
         }
-    }
+    };
+    Ok(Invocation { command, plugins })
 }
 
 #[cfg(test)]
@@ -221,10 +270,14 @@ mod tests {
         args.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    fn cmd(args: &[&str]) -> Result<Command, UsageError> {
+        parse(&v(args)).map(|i| i.command)
+    }
+
     #[test]
     fn both_dash_forms_work() {
-        let one = parse(&v(&["-object", "a,id=x", "-qmp", "stdio"])).unwrap();
-        let two = parse(&v(&["--object", "a,id=x", "--qmp=stdio"])).unwrap();
+        let one = cmd(&["-object", "a,id=x", "-qmp", "stdio"]).unwrap();
+        let two = cmd(&["--object", "a,id=x", "--qmp=stdio"]).unwrap();
         assert_eq!(one, two);
         assert_eq!(
             one,
@@ -253,7 +306,7 @@ mod tests {
     #[test]
     fn subcommands() {
         assert_eq!(
-            parse(&v(&["types", "--implements", "user-creatable", "--tree"])).unwrap(),
+            cmd(&["types", "--implements", "user-creatable", "--tree"]).unwrap(),
             Command::Types {
                 implements: Some("user-creatable".into()),
                 include_abstract: false,
@@ -261,21 +314,51 @@ mod tests {
             }
         );
         assert_eq!(
-            parse(&v(&["properties", "container"])).unwrap(),
+            cmd(&["properties", "container"]).unwrap(),
             Command::Properties {
                 type_name: "container".into()
             }
         );
         assert_eq!(
-            parse(&v(&["schema"])).unwrap(),
+            cmd(&["schema"]).unwrap(),
             Command::Schema { type_name: None }
         );
         assert_eq!(
-            parse(&v(&["types", "--help"])).unwrap(),
+            cmd(&["types", "--help"]).unwrap(),
             Command::Help(HelpTopic::Types)
         );
-        assert!(parse(&v(&["properties"])).is_err());
-        assert!(parse(&v(&["-object"])).is_err());
-        assert!(parse(&v(&["--bogus"])).is_err());
+        assert!(cmd(&["properties"]).is_err());
+        assert!(cmd(&["-object"]).is_err());
+        assert!(cmd(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn plugins_anywhere_in_order() {
+        let i = parse(&v(&[
+            "--plugin",
+            "a.so",
+            "-plugin=ignored-form",
+            "types",
+            "--plugin=b.so",
+            "--tree",
+        ]));
+        // One dash with '=' is not an inline value (as for every option).
+        assert!(i.is_err());
+        let i = parse(&v(&[
+            "--plugin",
+            "a.so",
+            "types",
+            "--plugin=b.so",
+            "--tree",
+        ]))
+        .unwrap();
+        assert_eq!(i.plugins, [PathBuf::from("a.so"), PathBuf::from("b.so")]);
+        assert!(matches!(i.command, Command::Types { tree: true, .. }));
+        let i = parse(&v(&["-object", "x,id=y", "-plugin", "c.so", "--help"])).unwrap();
+        assert_eq!(i.plugins, [PathBuf::from("c.so")]);
+        assert_eq!(i.command, Command::Help(HelpTopic::Main));
+        let i = parse(&v(&["schema", "t", "--plugin", "d.so"])).unwrap();
+        assert_eq!(i.plugins, [PathBuf::from("d.so")]);
+        assert!(cmd(&["--plugin"]).is_err());
     }
 }

@@ -1,9 +1,12 @@
 //! `qom`: create QOM objects from `-object` specs, introspect the types,
 //! and serve QMP.
+// Unsafe code is allowed only in `plugins`, which loads libraries.
+#![deny(unsafe_code)]
 
 mod args;
 mod create;
 mod introspect;
+mod plugins;
 mod serve;
 mod types;
 
@@ -14,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 const MAIN_HELP: &str = "\
-Usage: qom [-object SPEC]... [-qmp stdio|unix:PATH[,server=on,wait=off]]
+Usage: qom [--plugin PATH]... [-object SPEC]... [-qmp stdio|unix:PATH[,server=on,wait=off]]
        qom types [--implements TYPE] [--abstract] [--tree]
        qom properties TYPE
        qom schema [TYPE]
@@ -29,13 +32,21 @@ Options (one dash or two):
   -object help      list the user-creatable types
   -object TYPE,help list the options of TYPE
   -qmp TARGET       serve QMP on stdio or on a Unix socket (created mode 0600)
+  --plugin PATH     load a plugin (a cdylib made with qom::plugin_entry! by
+                    the same qom build) before anything else; repeatable,
+                    and accepted by the commands below too
   -h, --help        this text; 'qom COMMAND --help' for the commands
   -V, --version     print the version
+
+Environment:
+  QOM_PLUGIN_PATH   directories (separated by ':') whose *.so files are all
+                    loaded as plugins, before those given with --plugin
 
 Examples:
   qom -object memory-backend-file,id=mem0,size=256M,mem-path=/dev/shm,share=on,sync=auto
   qom -object '{\"qom-type\": \"memory-backend-file\", \"id\": \"m\", \"size\": 4194304, \"mem-path\": \"/dev/shm\"}' -qmp stdio
   qom -qmp unix:/run/qom.sock,server=on,wait=off
+  qom --plugin ./libqom_plugin_example.so -object example-greeter,id=g0,repeat=2
 ";
 
 const TYPES_HELP: &str = "\
@@ -107,14 +118,20 @@ fn fail(prog: &str, msg: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let prog = prog_name();
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let command = match args::parse(&argv) {
-        Ok(c) => c,
+    let args::Invocation { command, plugins } = match args::parse(&argv) {
+        Ok(i) => i,
         Err(e) => return fail(&prog, e),
     };
     let types = match types::registry() {
         Ok(t) => t,
         Err(e) => return fail(&prog, e),
     };
+    if !matches!(command, Command::Help(_) | Command::Version) {
+        let plugin_path = std::env::var_os(plugins::PLUGIN_PATH_VAR);
+        if let Err(e) = plugins::load_all(&types, plugin_path.as_deref(), &plugins) {
+            return fail(&prog, e);
+        }
+    }
     match command {
         Command::Help(topic) => print(match topic {
             HelpTopic::Main => MAIN_HELP,

@@ -54,9 +54,8 @@ fn every_linked_registration_runs_once_in_name_order() {
         .filter(|n| n.starts_with("linked-"))
         .collect();
     assert_eq!(mine, ["linked-base", "linked-child"]);
-    assert!(types.type_names().starts_with(
-        &TypeRegistry::with_builtins().type_names()[..],
-    ));
+    let builtins = TypeRegistry::with_builtins().type_names();
+    assert!(types.type_names().starts_with(&builtins));
 }
 
 #[test]
@@ -80,5 +79,8 @@ fn a_failing_registration_is_an_error_that_names_it() {
     assert_eq!(err.registration, "linked::zeta: register");
     assert_eq!(err.error, Error::DuplicateType("linked-child".into()));
     let msg = Error::from(err).to_string();
-    assert!(msg.starts_with("registration linked::zeta: register: "), "{msg}");
+    assert!(
+        msg.starts_with("registration linked::zeta: register: "),
+        "{msg}"
+    );
 }

@@ -1,0 +1,101 @@
+#![forbid(unsafe_code)]
+//! An example plugin for the `qom` command, loaded at run time:
+//!
+//! ```text
+//! cargo build -p qom-plugin-example
+//! qom --plugin target/debug/libqom_plugin_example.so -object example-greeter,id=g0,greeting=Hi,repeat=2
+//! ```
+//!
+//! It adds one user-creatable type without a device, `example-greeter`,
+//! through the entry point [`qom::plugin_entry!`] exports. The crate keeps
+//! `#![forbid(unsafe_code)]`: the exported functions come from qom's macro.
+//!
+//! ```
+//! let types = qom::TypeRegistry::with_builtins();
+//! types.install(qom_plugin_example::register).unwrap();
+//! let tree = qom::ObjectTree::new(types).unwrap();
+//! tree.object_add_str("example-greeter,id=g0,greeting=Hi,repeat=2").unwrap();
+//! assert_eq!(tree.qom_get("g0", "text").unwrap(), serde_json::json!("Hi Hi"));
+//! ```
+
+use qom::{Error, TypeInfo, TypeRegistry, UserCreatableClass};
+use std::sync::Arc;
+
+/// The type this plugin adds.
+pub const TYPE_EXAMPLE_GREETER: &str = "example-greeter";
+
+/// The state of an `example-greeter`.
+#[derive(Default)]
+struct Greeter {
+    greeting: String,
+    repeat: u64,
+}
+
+/// Registers `example-greeter`; the plugin's entry point calls it.
+pub fn register(types: &TypeRegistry) -> qom::Result<()> {
+    types.register(
+        TypeInfo::new(TYPE_EXAMPLE_GREETER)
+            .parent(qom::TYPE_OBJECT)
+            .interface_impl(qom::TYPE_USER_CREATABLE)
+            .state::<Greeter>()
+            .class_init(|c| {
+                c.field("greeting", |s: &mut Greeter| &mut s.greeting)
+                    .default("Hello".to_owned())
+                    .description("The word to say");
+                c.field("repeat", |s: &mut Greeter| &mut s.repeat)
+                    .default(1)
+                    .locked()
+                    .description("How many times to say it (at least 1)");
+                c.property::<String>("text")
+                    .description("The greeting, repeated")
+                    .getter(|obj| {
+                        let s = obj.state::<Greeter>();
+                        let words = vec![s.greeting.as_str(); s.repeat as usize];
+                        Ok(words.join(" "))
+                    });
+                // Class data is found by TypeId: that this hook runs in a
+                // host proves the plugin's copy of qom agrees with it.
+                c.data_mut::<UserCreatableClass>().complete = Some(Arc::new(|obj| {
+                    if obj.state::<Greeter>().repeat == 0 {
+                        return Err(Error::generic("example-greeter: repeat must be at least 1"));
+                    }
+                    Ok(())
+                }));
+                Ok(())
+            }),
+    )
+}
+
+qom::plugin_entry!(register);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn repeat_zero_is_refused_by_complete() {
+        let types = qom::TypeRegistry::with_builtins();
+        super::register(&types).unwrap();
+        let tree = qom::ObjectTree::new(types).unwrap();
+        let err = tree
+            .object_add_str("example-greeter,id=g0,repeat=0")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "example-greeter: repeat must be at least 1"
+        );
+        assert!(tree.object("g0").is_none());
+        tree.object_add_str("example-greeter,id=g0").unwrap();
+        assert_eq!(tree.qom_get("g0", "text").unwrap(), json!("Hello"));
+    }
+
+    #[test]
+    fn the_entry_point_registers_and_reports_the_stamp() {
+        let types = qom::TypeRegistry::with_builtins();
+        super::qom_plugin_register(&types).unwrap();
+        assert!(types.contains(super::TYPE_EXAMPLE_GREETER));
+        assert!(!super::qom_plugin_build_stamp().is_null());
+        // A second registration into the same registry is an error, not a panic.
+        assert!(super::qom_plugin_register(&types).is_err());
+    }
+}
