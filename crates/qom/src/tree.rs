@@ -126,15 +126,20 @@ impl ObjectTree {
         // which returns the stage to new.
         let completion = obj.begin_complete()?;
         self.objects.add_child(id, &obj)?;
+        // A hook that panics must not leave a half-made object in the tree
+        // for the other clients to find: unwinding unparents it.
+        let placed = UnparentOnUnwind(&obj);
         if let Some(hook) = self.placed_hook.get() {
             hook(&obj);
         }
         if let Err(e) = obj.run_complete_hook() {
             // Still completing, so no object-del can race this unparent:
             // the unparent hook runs exactly once, here.
+            std::mem::forget(placed);
             obj.unparent();
             return Err(e);
         }
+        std::mem::forget(placed);
         completion.finish();
         Ok(obj)
     }
@@ -260,6 +265,16 @@ impl ObjectTree {
         self.resolve(path, None)
             .object()
             .ok_or_else(|| Error::DeviceNotFound(path.to_owned()))
+    }
+}
+
+/// Unparents an object placed by `object_add` if its creation unwinds
+/// (a panicking hook); forgotten on every normal path.
+struct UnparentOnUnwind<'a>(&'a Object);
+
+impl Drop for UnparentOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.unparent();
     }
 }
 

@@ -232,6 +232,24 @@ fn failed_complete_is_undone_once_and_leaves_nothing() {
     });
 }
 
+/// A `complete` hook that panics unwinds out of object_add, but the object
+/// does not stay under /objects half-made: it is unparented on the way out
+/// (its unparent hook runs once), and the id is free again.
+#[test]
+fn panicking_complete_leaves_nothing_in_the_tree() {
+    let hooks = Hooks {
+        complete: Arc::new(|_| panic!("hook bug")),
+        ..Hooks::default()
+    };
+    let tree = Arc::new(ObjectTree::new(registry(&hooks)).unwrap());
+    let t = tree.clone();
+    let joined = std::thread::spawn(move || t.object_add("gated", "g0", &no_props())).join();
+    assert!(joined.is_err(), "the panic reaches the caller");
+    assert!(tree.object("g0").is_none());
+    assert!(tree.objects().children().is_empty());
+    assert_eq!(hooks.unparents.load(Ordering::SeqCst), 1);
+}
+
 /// A duplicate id fails before anything runs: no complete, no unparent,
 /// and the first object is untouched.
 #[test]
