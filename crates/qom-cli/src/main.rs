@@ -36,7 +36,7 @@ Options (one dash or two):
                     the same qom build) before anything else; repeatable,
                     and accepted by the commands below too
   -h, --help        this text; 'qom COMMAND --help' for the commands
-  -V, --version     print the version
+  -V, --version     print the version and the build stamp plugins must match
 
 Environment:
   QOM_PLUGIN_PATH   directories (separated by ':') whose *.so files are all
@@ -139,7 +139,11 @@ fn main() -> ExitCode {
             HelpTopic::Properties => PROPERTIES_HELP,
             HelpTopic::Schema => SCHEMA_HELP,
         }),
-        Command::Version => print(&format!("qom {}", env!("CARGO_PKG_VERSION"))),
+        Command::Version => print(&format!(
+            "qom {}\nbuild stamp: {}",
+            env!("CARGO_PKG_VERSION"),
+            qom::plugin::build_stamp()
+        )),
         Command::Types {
             implements,
             include_abstract,

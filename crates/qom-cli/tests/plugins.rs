@@ -258,6 +258,13 @@ fn a_plugin_from_another_build_is_refused_before_it_runs() {
         "{err}"
     );
     assert!(err.contains("crate id "), "{err}");
+    // The stamp the refusal names is the one `qom --version` shows.
+    let version = stdout(&qom(&["--version"], None));
+    let ours = version
+        .lines()
+        .find_map(|l| l.strip_prefix("build stamp: "))
+        .expect("--version shows the build stamp");
+    assert!(err.contains(&format!("qom stamp '{ours}'")), "{err}");
 
     // From the plugin directory: the same refusal.
     let o = qom(&["types"], Some(&dir.0));

@@ -9,6 +9,8 @@
 //! It adds one user-creatable type without a device, `example-greeter`,
 //! through the entry point [`qom::plugin_entry!`] exports. The crate keeps
 //! `#![forbid(unsafe_code)]`: the exported functions come from qom's macro.
+//! Linked into a program as an ordinary crate, it registers through
+//! [`qom::register_linked!`] instead.
 //!
 //! ```
 //! let types = qom::TypeRegistry::with_builtins();
@@ -68,6 +70,10 @@ pub fn register(types: &TypeRegistry) -> qom::Result<()> {
 
 qom::plugin_entry!(register);
 
+// The same crate linked into a program (as an rlib) registers by being
+// linked instead: one crate serves both ways.
+qom::register_linked!(register);
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -87,6 +93,12 @@ mod tests {
         assert!(tree.object("g0").is_none());
         tree.object_add_str("example-greeter,id=g0").unwrap();
         assert_eq!(tree.qom_get("g0", "text").unwrap(), json!("Hello"));
+    }
+
+    #[test]
+    fn linked_into_a_program_it_registers_by_being_linked() {
+        let types = qom::TypeRegistry::with_linked_types().unwrap();
+        assert!(types.contains(super::TYPE_EXAMPLE_GREETER));
     }
 
     #[test]

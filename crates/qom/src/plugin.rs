@@ -43,6 +43,10 @@
 //! - Memory allocated by the plugin is freed by the host and the other way
 //!   round, so both must use the system allocator (Rust's default); a host
 //!   with its own `#[global_allocator]` cannot take plugins.
+//! - The plugin's own `register_linked!` registrations are in its copy of
+//!   qom, not in the host's: a plugin made of several crates that register
+//!   by being linked passes them on with a registration function that calls
+//!   [`TypeRegistry::install_linked`] (which runs in the plugin's copy).
 //! - A panic in registration is caught inside the plugin and returned as an
 //!   error. Hooks the plugin registered should not panic: a panic
 //!   unwinding from plugin code into the host crosses two copies of std.
