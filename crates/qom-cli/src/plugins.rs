@@ -12,12 +12,14 @@ use libloading::Library;
 use qom::plugin::{build_stamp, RegisterFn, BUILD_STAMP_SYMBOL, REGISTER_SYMBOL};
 use qom::TypeRegistry;
 use std::collections::HashSet;
+use std::env::consts::DLL_EXTENSION;
 use std::ffi::{c_char, CStr, OsStr};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The environment variable naming plugin directories (colon-separated,
-/// as `PATH`); every `*.so` in each is loaded.
+/// as `PATH`); every `*.so` in each is loaded (the platform's extension
+/// for shared libraries, elsewhere).
 pub const PLUGIN_PATH_VAR: &str = "QOM_PLUGIN_PATH";
 
 /// Why a plugin (or a plugin directory) could not be loaded: one line that
@@ -73,7 +75,7 @@ pub fn load_all(
     Ok(())
 }
 
-/// The `*.so` files of a plugin directory, sorted.
+/// The shared libraries (`*.so`) of a plugin directory, sorted.
 fn plugins_in(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
     let dir_error = |reason: String| PluginError {
         path: dir.to_owned(),
@@ -83,7 +85,7 @@ fn plugins_in(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| dir_error(e.to_string()))? {
         let path = entry.map_err(|e| dir_error(e.to_string()))?.path();
-        if path.extension() == Some(OsStr::new("so")) && path.is_file() {
+        if path.extension() == Some(OsStr::new(DLL_EXTENSION)) && path.is_file() {
             files.push(path);
         }
     }

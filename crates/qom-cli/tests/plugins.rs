@@ -202,6 +202,20 @@ fn every_so_of_the_plugin_directories_is_loaded_once() {
     let o = qom(&["--plugin", so.to_str().unwrap(), "types"], Some(&dir.0));
     assert!(o.status.success(), "{}", stderr(&o));
 
+    // Two copies are two plugins registering one type: the second fails,
+    // named, and nothing is created.
+    let copy = dir.0.join("zz-copy.so");
+    std::fs::copy(&so, &copy).unwrap();
+    let o = qom(&["-object", "example-greeter,id=e0"], Some(&dir.0));
+    let err = refused(&o, &copy);
+    assert_eq!(
+        err,
+        format!(
+            "qom: plugin {}: registration failed: Registering `example-greeter' which already exists\n",
+            copy.display()
+        )
+    );
+
     let missing = dir.0.join("no-such-dir");
     let o = qom(&["types"], Some(&missing));
     assert_eq!(o.status.code(), Some(1));
