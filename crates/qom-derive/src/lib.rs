@@ -85,7 +85,9 @@
 //!
 //! Every derived type also needs `impl qom::ObjectImpl for T {}` (its
 //! hooks), and `impl qom::UserCreatableImpl for T {}` when it lists
-//! `qom::UserCreatable`.
+//! `qom::UserCreatable`. A subclass that overrides the methods of an
+//! interface it inherits lists that interface again; hooks it does not
+//! override run the parent's.
 //!
 //! # `#[derive(qom::Enum)]`
 //!

@@ -142,6 +142,22 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
             "give the parent once: `parent = Type` or `parent_name = \"name\"`",
         ));
     }
+    let mut interfaces_seen: Vec<String> = Vec::new();
+    for iface in &container.interfaces {
+        let (key, tokens) = match iface {
+            TypeRef::Name(lit) => {
+                if !is_valid_type_name(&lit.value()) {
+                    errors.push(Error::new_spanned(lit, "invalid QOM interface name"));
+                }
+                (lit.value(), quote!(#lit))
+            }
+            TypeRef::Rust(path) => (path_name(path), quote!(#path)),
+        };
+        if interfaces_seen.contains(&key) {
+            errors.push(Error::new_spanned(tokens, "this interface is listed twice"));
+        }
+        interfaces_seen.push(key);
+    }
     let mut seen: Vec<String> = Vec::new();
     for prop in &props {
         check_prop(prop, &mut errors);

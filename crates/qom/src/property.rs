@@ -198,7 +198,7 @@ impl<T: PropertyType> PropertyType for Vec<T> {
 
 /// A QAPI-style enum usable as a property value.
 ///
-/// Implemented by [`qom_enum!`](crate::qom_enum); the names are the exact,
+/// Implemented by `#[derive(qom::Enum)]` or [`qom_enum!`](crate::qom_enum); the names are the exact,
 /// case-sensitive strings accepted on input and printed on output.
 pub trait EnumType: PropertyType + Copy {
     /// The enum's QAPI name (for example `OnOffAuto`).
@@ -212,7 +212,9 @@ pub trait EnumType: PropertyType + Copy {
 }
 
 /// Declares a QAPI-style enum: a Rust enum, its QAPI type name and the
-/// exact string for each variant.
+/// exact string for each variant. `#[derive(qom::Enum)]` does the same
+/// with attributes and is the preferred spelling; both parse with the same
+/// serde code, so they accept and refuse the same inputs.
 ///
 /// ```
 /// qom::qom_enum! {
@@ -273,19 +275,18 @@ macro_rules! qom_enum {
     };
 }
 
-qom_enum! {
-    /// QAPI's `OnOffAuto`: a tri-state switch where `auto` lets the
-    /// implementation decide.
-    #[derive(Default)]
-    pub enum OnOffAuto: "OnOffAuto" {
-        /// Decide at creation time.
-        #[default]
-        Auto = "auto",
-        /// Required on.
-        On = "on",
-        /// Required off.
-        Off = "off",
-    }
+/// QAPI's `OnOffAuto`: a tri-state switch where `auto` lets the
+/// implementation decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, qom_derive::Enum)]
+#[qom(name = "OnOffAuto")]
+pub enum OnOffAuto {
+    /// Decide at creation time.
+    #[default]
+    Auto,
+    /// Required on.
+    On,
+    /// Required off.
+    Off,
 }
 
 /// Renders a default for help text the way QEMU 10 does: strings bare,

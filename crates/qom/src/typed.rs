@@ -322,6 +322,45 @@ impl<'a, T: ObjectType> ObjectRef<'a, T> {
 /// The hooks every object type may override, with typed access. The derive
 /// requires an implementation (an empty `impl qom::ObjectImpl for T {}`
 /// keeps every default).
+///
+/// A parent named as a Rust type gives the subclass's hooks its state too:
+///
+/// ```
+/// use qom::{ObjectImpl, ObjectRef, ObjectTree, TypeRegistry, UserCreatableImpl};
+///
+/// #[derive(Default, qom::Object)]
+/// #[qom(name = "disk", abstract, interfaces(qom::UserCreatable))]
+/// struct Disk {
+///     #[property(locked, required)]
+///     sectors: u64,
+/// }
+/// impl ObjectImpl for Disk {}
+/// impl UserCreatableImpl for Disk {}
+///
+/// #[derive(Default, qom::Object)]
+/// // Listing an inherited interface again is how a subclass overrides its
+/// // methods; the hook sees both levels' state, one guard at a time.
+/// #[qom(name = "ram-disk", parent = Disk, interfaces(qom::UserCreatable))]
+/// struct RamDisk {
+///     data: Vec<u8>,
+/// }
+/// impl ObjectImpl for RamDisk {}
+/// impl UserCreatableImpl for RamDisk {
+///     fn complete(obj: &mut ObjectRef<'_, Self>) -> qom::Result<()> {
+///         let sectors = obj.ancestor::<Disk, _>().sectors;
+///         obj.state().data = vec![0; sectors as usize * 512];
+///         qom::parent_complete(obj)
+///     }
+/// }
+///
+/// let types = TypeRegistry::with_builtins();
+/// types.register_type::<Disk>()?;
+/// types.register_type::<RamDisk>()?;
+/// let tree = ObjectTree::new(types)?;
+/// let obj = tree.object_add_str("ram-disk,id=d0,sectors=8")?;
+/// assert_eq!(obj.state::<RamDisk>().data.len(), 4096);
+/// # Ok::<(), qom::Error>(())
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` derives `qom::Object` but does not implement `qom::ObjectImpl`",
     note = "add `impl qom::ObjectImpl for {Self} {{}}` (override the hooks you need)"
