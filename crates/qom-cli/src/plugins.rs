@@ -164,11 +164,13 @@ fn register(types: &TypeRegistry, path: &Path, library: &Library) -> Result<(), 
     let plugin_stamp = unsafe { CStr::from_ptr(ptr) }.to_string_lossy();
     let ours = build_stamp();
     if plugin_stamp != ours {
+        // Escaped so that whatever the library says stays on one line.
+        let theirs = plugin_stamp.escape_debug();
         return Err(plugin_error(
             path,
             format!(
                 "built from a different qom build (only plugins from the same build can be loaded): \
-                 plugin stamp '{plugin_stamp}', qom stamp '{ours}'"
+                 plugin stamp '{theirs}', qom stamp '{ours}'"
             ),
         ));
     }
