@@ -59,8 +59,8 @@ pub use builtins::{
     TYPE_USER_CREATABLE,
 };
 pub use class::{
-    Class, ClassBuilder, ClassCheckFn, ClassData, ObjectClass, PropertyBuilder,
-    RawPropertyBuilder, UnparentFn,
+    Class, ClassBuilder, ClassCheckFn, ClassData, ObjectClass, PropertyBuilder, RawPropertyBuilder,
+    UnparentFn,
 };
 pub use error::{Error, ErrorClass, LockStyle, Result};
 pub use introspect::{
@@ -71,10 +71,10 @@ pub use linked::{linked_registrations, LinkedError, LinkedRegistration};
 pub use object::{Object, StateGuard, WeakObject};
 pub use path::Resolved;
 pub use property::{EnumType, OnOffAuto, Property, PropertyKind, PropertyType};
+pub use qom_derive::{Enum, Object};
 pub use registry::{ModuleFn, Plugin, TypeRegistry};
 pub use tree::{is_valid_id, ObjectTree, TOP_CONTAINERS};
 pub use type_info::{is_valid_type_name, TypeInfo};
-pub use qom_derive::{Enum, Object};
 pub use typed::{
     parent_can_be_deleted, parent_complete, parent_unparent, Here, InterfaceInit, InterfaceType,
     IsA, ObjectImpl, ObjectRef, ObjectRoot, ObjectType, StaticType, Subclass, SubclassInit, Up,
@@ -87,6 +87,6 @@ pub use inventory as __inventory;
 #[doc(hidden)]
 pub use serde as __serde;
 #[doc(hidden)]
-pub use typed::__private;
-#[doc(hidden)]
 pub use serde_json as __serde_json;
+#[doc(hidden)]
+pub use typed::__private;
