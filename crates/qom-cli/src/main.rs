@@ -34,7 +34,7 @@ Options (one dash or two):
   -qmp TARGET       serve QMP on stdio or on a Unix socket (created mode 0600)
   --plugin PATH     load a plugin (a cdylib made with qom::plugin_entry! by
                     the same qom build) before anything else; repeatable,
-                    and accepted by the commands below too
+                    and accepted by 'qom types', 'properties' and 'schema' too
   -h, --help        this text; 'qom COMMAND --help' for the commands
   -V, --version     print the version and the build stamp plugins must match
 
@@ -58,6 +58,7 @@ are shown in [brackets]).
 
   --implements TYPE  only types that are, or implement, TYPE
   --abstract         include abstract types
+  --plugin PATH      load a plugin first, to list its types too (see qom --help)
 
 Examples:
   qom types --implements user-creatable
@@ -65,7 +66,7 @@ Examples:
 ";
 
 const PROPERTIES_HELP: &str = "\
-Usage: qom properties TYPE
+Usage: qom properties TYPE [--plugin PATH]...
 
 Prints what qom-list-properties returns for TYPE: name, QOM type string,
 description and default of each property, as JSON.
@@ -75,7 +76,7 @@ Example:
 ";
 
 const SCHEMA_HELP: &str = "\
-Usage: qom schema [TYPE]
+Usage: qom schema [TYPE] [--plugin PATH]...
 
 Prints a JSON Schema (draft 2020-12) of the object-add arguments TYPE
 accepts (or, without TYPE, of any user-creatable type), usable with any JSON
