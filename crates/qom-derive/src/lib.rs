@@ -95,6 +95,11 @@
 //! the Rust name) and `#[qom(rename = "value")]` on variants (default: the
 //! variant name in kebab case, `OnOff` as `on-off`).
 
+// The guide's examples are doctests of this crate, so they keep compiling.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/defining-types.md")]
+struct DefiningTypesGuide;
+
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 

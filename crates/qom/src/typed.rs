@@ -228,9 +228,10 @@ impl<'a, T: ObjectType> ObjectRef<'a, T> {
         }
     }
 
-    /// For hooks the framework installed in `T`'s class: only objects of
-    /// `T` or of a subclass reach them.
-    #[doc(hidden)]
+    /// The typed view of `obj` without looking: for adapters that install
+    /// a typed hook into `T`'s class data (a parent's
+    /// [`SubclassInit::subclass_init`]), which only objects of `T` or of a
+    /// subclass reach. On another object, [`state`](Self::state) panics.
     pub fn assume(obj: &'a Object) -> Self {
         ObjectRef {
             obj,
