@@ -350,6 +350,22 @@ fn run_sanitizer(tool: Tool, opts: &Options, root: &Path) -> Result<Outcome> {
         if build_std {
             cmd.arg("-Zbuild-std");
         }
+        // rustc links the sanitizer runtime statically into executables
+        // and not into cdylibs, and does not export it: an instrumented
+        // plugin that `qom` dlopens then fails with "undefined symbol:
+        // __tsan_init" (or __asan_...). Exporting the executable's symbols
+        // lets the plugin bind to the runtime already loaded. Only for the
+        // package of `qom` (per-package flags are a nightly cargo feature),
+        // so that changing this rebuilds nothing else.
+        cmd.arg("-Zprofile-rustflags");
+        for profile in ["dev", "test"] {
+            cmd.args([
+                "--config",
+                &format!(
+                    "profile.{profile}.package.qom-cli.rustflags=[\"-Clink-arg=-Wl,--export-dynamic\"]"
+                ),
+            ]);
+        }
         cmd.args(["--target", &triple, "-j", &opts.jobs])
             .args(select)
             .env("CARGO_TARGET_DIR", &dir)
