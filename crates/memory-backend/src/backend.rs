@@ -124,6 +124,62 @@ impl fmt::Debug for MemoryBackendClass {
     }
 }
 
+/// `memory-backend` as a Rust type, for subclasses declared with
+/// `#[derive(qom::Object)]`: `#[qom(name = "...", parent = MemoryBackend)]`
+/// makes the compiler require [`MemoryBackendImpl`], whose `alloc` then
+/// fills [`MemoryBackendClass::alloc`].
+///
+/// ```
+/// use memory_backend::{settings, HostMemory, MemoryBackend, MemoryBackendImpl};
+/// use memory_backend::host::{MapRequest, Mapping};
+/// use qom::{ObjectRef, ObjectTree, TypeRegistry};
+///
+/// #[derive(Default, qom::Object)]
+/// #[qom(name = "memory-backend-doc", parent = MemoryBackend)]
+/// struct DocBackend {}
+/// impl qom::ObjectImpl for DocBackend {}
+/// impl MemoryBackendImpl for DocBackend {
+///     fn alloc(obj: &mut ObjectRef<'_, Self>) -> qom::Result<Box<dyn HostMemory>> {
+///         let s = settings(obj.object()).expect("a memory backend");
+///         let fd = rustix::fs::memfd_create("doc", rustix::fs::MemfdFlags::CLOEXEC)
+///             .map_err(|e| qom::Error::generic(e.to_string()))?;
+///         rustix::fs::ftruncate(&fd, s.size).map_err(|e| qom::Error::generic(e.to_string()))?;
+///         let req = MapRequest::new(fd, s.size).shared(s.share);
+///         Ok(Box::new(Mapping::new(req).map_err(memory_backend::host_error)?))
+///     }
+/// }
+///
+/// let types = TypeRegistry::with_builtins();
+/// memory_backend::register(&types)?;
+/// types.register_type::<DocBackend>()?;
+/// let tree = ObjectTree::new(types)?;
+/// let obj = tree.object_add_str("memory-backend-doc,id=m0,size=2M")?;
+/// assert_eq!(memory_backend::mapping(&obj).unwrap().len(), 2 << 20);
+/// # Ok::<(), qom::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryBackend;
+
+impl qom::StaticType for MemoryBackend {
+    const TYPE_NAME: &'static str = TYPE_MEMORY_BACKEND;
+}
+
+/// The virtual method of a concrete memory backend, with typed access to
+/// the subclass's own state. Read the base properties with [`settings`].
+pub trait MemoryBackendImpl: qom::ObjectType {
+    /// Maps the memory for a backend whose properties are set; the first
+    /// step of `complete`.
+    fn alloc(obj: &mut qom::ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>>;
+}
+
+impl<T: MemoryBackendImpl> qom::SubclassInit<T> for MemoryBackend {
+    fn subclass_init(class: &mut qom::ClassBuilder<'_>) -> Result<()> {
+        class.data_mut::<MemoryBackendClass>().alloc =
+            Some(Arc::new(|obj| T::alloc(&mut qom::ObjectRef::assume(obj))));
+        Ok(())
+    }
+}
+
 /// The `memory-backend` level of an object's state.
 struct MemoryBackendState {
     size: u64,
@@ -177,6 +233,12 @@ fn nodes_of(mask: u128) -> Vec<u16> {
 /// A [`HostError`] as the object model reports it (QEMU's text).
 pub fn host_error(e: HostError) -> Error {
     Error::generic(e.to_string())
+}
+
+fn no_alloc(type_name: &str) -> Error {
+    Error::generic(format!(
+        "memory backend type '{type_name}' has no alloc hook"
+    ))
 }
 
 fn incompatible() -> Error {
@@ -505,12 +567,7 @@ fn complete(obj: &Object) -> Result<()> {
         .class()
         .data::<MemoryBackendClass>()
         .and_then(|c| c.alloc.clone())
-        .ok_or_else(|| {
-            Error::generic(format!(
-                "memory backend type '{}' has no alloc hook",
-                obj.type_name()
-            ))
-        })?;
+        .ok_or_else(|| no_alloc(obj.type_name()))?;
     let memory = alloc(obj)?;
     let attached = match obj
         .class()
@@ -634,6 +691,17 @@ fn type_info_with_region(region: Option<Arc<qom::Class>>) -> TypeInfo {
             uc.complete = Some(Arc::new(complete));
             uc.can_be_deleted = Some(Arc::new(|o| !is_mapped(o)));
             c.data_mut::<MemoryBackendClass>().region = region.clone();
+            // A concrete backend without alloc is refused when its class
+            // is built, so it never shows up as creatable.
+            c.check_concrete(|class| {
+                match class
+                    .data::<MemoryBackendClass>()
+                    .and_then(|d| d.alloc.as_ref())
+                {
+                    Some(_) => Ok(()),
+                    None => Err(no_alloc(class.name())),
+                }
+            });
             Ok(())
         })
 }
@@ -644,4 +712,40 @@ pub fn register(types: &TypeRegistry) -> Result<()> {
     thread_context::register(types)?;
     let region = crate::region::register(types)?;
     types.register_once(type_info_with_region(Some(region)))
+}
+
+#[cfg(test)]
+mod tests {
+    use qom::{TypeInfo, TypeRegistry};
+
+    /// A concrete backend without `alloc` is refused when its class is
+    /// built, with the message object-add used to give; an abstract one
+    /// may leave `alloc` to its subclasses.
+    #[test]
+    fn a_concrete_backend_without_alloc_is_refused_at_class_build() {
+        let types = TypeRegistry::with_builtins();
+        super::register(&types).unwrap();
+        types
+            .register(TypeInfo::new("memory-backend-noalloc").parent("memory-backend"))
+            .unwrap();
+        types
+            .register(
+                TypeInfo::new("memory-backend-abstract-noalloc")
+                    .parent("memory-backend")
+                    .abstract_type(true),
+            )
+            .unwrap();
+        let e = types.class("memory-backend-noalloc").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "memory backend type 'memory-backend-noalloc' has no alloc hook"
+        );
+        assert!(types.class("memory-backend-abstract-noalloc").is_ok());
+        // Like any other registration error, it surfaces in type listings.
+        let e = types.list_types(Some("memory-backend"), true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "memory backend type 'memory-backend-noalloc' has no alloc hook"
+        );
+    }
 }

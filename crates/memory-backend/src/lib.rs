@@ -70,7 +70,7 @@ pub mod thread_context;
 
 pub use backend::{
     host_error, is_mapped, map, mapping, query_memdev, region_name, register, settings, AllocFn,
-    BackendMemory, BackendSettings, HostMemPolicy, HostMemory, MappedMemory, Memdev,
-    MemoryBackendClass, TYPE_MEMORY_BACKEND,
+    BackendMemory, BackendSettings, HostMemPolicy, HostMemory, MappedMemory, Memdev, MemoryBackend,
+    MemoryBackendClass, MemoryBackendImpl, TYPE_MEMORY_BACKEND,
 };
 pub use thread_context::TYPE_THREAD_CONTEXT;
