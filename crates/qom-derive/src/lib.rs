@@ -72,7 +72,7 @@
 //! |---|---|
 //! | `rename = "name"` | the property name (default: the field name with `_` as `-`) |
 //! | `ty = Type` | the value type, when `get`/`set` convert (default: the field's type) |
-//! | `description = "..."` | shown by introspection |
+//! | `description = "..."` | shown by introspection (any `&str` expression, a constant for example) |
 //! | `default = expr` | applied through the setter at creation, reported as `default-value` |
 //! | `locked` / `locked = LockStyle::...` | refuses changes once the object is complete |
 //! | `lock_checked_first` | a locked write fails before its value is parsed |

@@ -35,7 +35,7 @@ struct Prop {
     span: Option<Span>,
     name: Slot<LitStr>,
     ty: Slot<Type>,
-    description: Slot<LitStr>,
+    description: Slot<Expr>,
     default: Slot<Expr>,
     locked: Slot<Option<Expr>>,
     lock_first: Slot<()>,
@@ -267,7 +267,11 @@ fn parse_prop_key(meta: &ParseNestedMeta<'_>, p: &mut Prop) -> Result<()> {
             let ty: Type = meta.value()?.parse()?;
             p.ty.set(meta, ty)
         }
-        "description" => string(meta, &mut p.description),
+        // An expression, so that a shared constant can serve as the text.
+        "description" => {
+            let e: Expr = meta.value()?.parse()?;
+            p.description.set(meta, e)
+        }
         "default" => {
             let e: Expr = meta.value()?.parse()?;
             p.default.set(meta, e)
@@ -522,7 +526,7 @@ fn declare(owner: &Ident, p: &Prop) -> TokenStream {
     let name = prop_name(p);
     let mut options = TokenStream::new();
     if let Some(d) = p.description.get() {
-        options.extend(quote!(.description(#d)));
+        options.extend(quote_spanned!(d.span()=> .description(#d)));
     }
     if let Some(q) = p.qom_type.get() {
         options.extend(quote!(.qom_type(#q)));
