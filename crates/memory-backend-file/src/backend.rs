@@ -25,47 +25,48 @@
 
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use memory_backend::host::{Mapping, SyncMode};
-use memory_backend::{HostMemory, MemoryBackendClass};
-use qom::{Error, LockStyle, Object, ObjectClass, OnOffAuto, Result, Size, TypeInfo, TypeRegistry};
+use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
+use qom::{
+    Error, LockStyle, Object, ObjectRef, ObjectType, OnOffAuto, Result, Size, TypeInfo,
+    TypeRegistry,
+};
 
 use crate::file::{FileBacking, FileError, FileMapRequest, FileOrigin, FileWarning, RomMode};
 
 /// The QOM type name.
-pub const TYPE_MEMORY_BACKEND_FILE: &str = "memory-backend-file";
+pub const TYPE_MEMORY_BACKEND_FILE: &str = <FileBackendState as qom::StaticType>::TYPE_NAME;
 
 /// The description of the `sync` property.
 pub const SYNC_DESCRIPTION: &str =
     "Map with MAP_SYNC for crash-consistent writes to DAX files: on, off or auto";
 
-/// The `memory-backend-file` level of an object's state.
-#[derive(Debug)]
+/// The `memory-backend-file` level of an object's state, and the type.
+#[derive(Debug, Default, qom::Object)]
+#[qom(name = "memory-backend-file", parent = MemoryBackend)]
 struct FileBackendState {
-    mem_path: Option<String>,
-    align: u64,
-    offset: u64,
+    #[property(locked, required)]
+    mem_path: String,
+    #[property(locked, lock_checked_first)]
+    align: Size,
+    #[property(
+        locked,
+        lock_checked_first,
+        description = "Offset into the target file (ex: 1G)"
+    )]
+    offset: Size,
+    /// Settable after creation: it acts when the backend leaves the tree.
+    #[property]
     discard_data: bool,
+    #[property(locked = LockStyle::QuotedPeriod)]
     pmem: bool,
+    #[property(locked = LockStyle::QuotedPeriod)]
     readonly: bool,
+    #[property(locked = LockStyle::QuotedPeriod, description = "Whether to create Read Only Memory (ROM)")]
     rom: OnOffAuto,
+    #[property(locked, default = OnOffAuto::Auto, description = SYNC_DESCRIPTION)]
     sync: OnOffAuto,
-}
-
-impl Default for FileBackendState {
-    fn default() -> Self {
-        FileBackendState {
-            mem_path: None,
-            align: 0,
-            offset: 0,
-            discard_data: false,
-            pmem: false,
-            readonly: false,
-            rom: OnOffAuto::Auto,
-            sync: OnOffAuto::Auto,
-        }
-    }
 }
 
 impl HostMemory for FileBacking {
@@ -131,9 +132,9 @@ fn map_request(obj: &Object) -> Result<FileMapRequest> {
         .ok_or_else(|| Error::generic(format!("'{}' is not a memory backend", obj.type_name())))?;
     let name = memory_backend::region_name(obj);
     let s = obj.state::<FileBackendState>();
-    let mut req = FileMapRequest::new(name, s.mem_path.clone().unwrap_or_default(), base.size);
-    req.offset = s.offset;
-    req.align = s.align;
+    let mut req = FileMapRequest::new(name, s.mem_path.clone(), base.size);
+    req.offset = s.offset.0;
+    req.align = s.align.0;
     req.share = base.share;
     req.readonly = s.readonly;
     req.rom = rom_mode(s.rom);
@@ -143,101 +144,48 @@ fn map_request(obj: &Object) -> Result<FileMapRequest> {
     Ok(req)
 }
 
-fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
-    let req = map_request(obj)?;
-    let backing = FileBacking::open_and_map(&req).map_err(|e| {
-        for w in e.warnings() {
+impl MemoryBackendImpl for FileBackendState {
+    fn alloc(obj: &mut ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>> {
+        let req = map_request(obj.object())?;
+        let backing = FileBacking::open_and_map(&req).map_err(|e| {
+            for w in e.warnings() {
+                report_warning(w);
+            }
+            file_error(e)
+        })?;
+        for w in backing.warnings() {
             report_warning(w);
         }
-        file_error(e)
-    })?;
-    for w in backing.warnings() {
-        report_warning(w);
+        let mut s = obj.state();
+        s.rom = on_off(backing.rom());
+        s.sync = on_off(backing.map_sync());
+        Ok(Box::new(backing))
     }
-    let mut s = obj.state::<FileBackendState>();
-    s.rom = on_off(backing.rom());
-    s.sync = on_off(backing.map_sync());
-    Ok(Box::new(backing))
 }
 
-/// `discard-data`: when the backend leaves the tree with `share=on`, the
-/// file's blocks are released (`MADV_REMOVE`), nothing is written back.
-fn unparent(obj: &Object) {
-    let discard = obj
-        .try_state::<FileBackendState>()
-        .is_some_and(|s| s.discard_data);
-    if !discard {
-        return;
-    }
-    if let Some(mem) = memory_backend::mapping(obj) {
-        if mem.shared() {
-            // QEMU ignores the outcome too.
-            let _ = mem.discard();
+impl qom::ObjectImpl for FileBackendState {
+    /// `discard-data`: when the backend leaves the tree with `share=on`,
+    /// the file's blocks are released (`MADV_REMOVE`), nothing is written
+    /// back. Then `memory-backend`'s own unparent runs.
+    fn unparent(obj: &mut ObjectRef<'_, Self>) {
+        // Read and let go: no guard of ours is held while the base level's
+        // state is locked below.
+        let discard = obj.state().discard_data;
+        if discard {
+            if let Some(mem) = memory_backend::mapping(obj.object()) {
+                if mem.shared() {
+                    // QEMU ignores the outcome too.
+                    let _ = mem.discard();
+                }
+            }
         }
+        qom::parent_unparent(obj);
     }
 }
 
 /// The registration of `memory-backend-file`.
 pub fn type_info() -> TypeInfo {
-    TypeInfo::new(TYPE_MEMORY_BACKEND_FILE)
-        .parent(memory_backend::TYPE_MEMORY_BACKEND)
-        .state::<FileBackendState>()
-        .class_init(|c| {
-            c.property::<String>("mem-path")
-                .getter(|o| {
-                    Ok(o.state::<FileBackendState>()
-                        .mem_path
-                        .clone()
-                        .unwrap_or_default())
-                })
-                .setter(|o, v| {
-                    o.state::<FileBackendState>().mem_path = Some(v);
-                    Ok(())
-                })
-                .locked()
-                .required();
-            c.property::<Size>("align")
-                .getter(|o| Ok(Size(o.state::<FileBackendState>().align)))
-                .setter(|o, v| {
-                    o.state::<FileBackendState>().align = v.0;
-                    Ok(())
-                })
-                .locked()
-                .lock_checked_first();
-            c.property::<Size>("offset")
-                .getter(|o| Ok(Size(o.state::<FileBackendState>().offset)))
-                .setter(|o, v| {
-                    o.state::<FileBackendState>().offset = v.0;
-                    Ok(())
-                })
-                .locked()
-                .lock_checked_first()
-                .description("Offset into the target file (ex: 1G)");
-            c.field("discard-data", |s: &mut FileBackendState| {
-                &mut s.discard_data
-            });
-            c.field("pmem", |s: &mut FileBackendState| &mut s.pmem)
-                .locked_with(LockStyle::QuotedPeriod);
-            c.field("readonly", |s: &mut FileBackendState| &mut s.readonly)
-                .locked_with(LockStyle::QuotedPeriod);
-            c.field("rom", |s: &mut FileBackendState| &mut s.rom)
-                .locked_with(LockStyle::QuotedPeriod)
-                .description("Whether to create Read Only Memory (ROM)");
-            c.field("sync", |s: &mut FileBackendState| &mut s.sync)
-                .locked()
-                .default(OnOffAuto::Auto)
-                .description(SYNC_DESCRIPTION);
-            c.data_mut::<MemoryBackendClass>().alloc = Some(Arc::new(alloc));
-            let oc = c.data_mut::<ObjectClass>();
-            let parent_unparent = oc.unparent.take();
-            oc.unparent = Some(Arc::new(move |o| {
-                unparent(o);
-                if let Some(p) = &parent_unparent {
-                    p(o);
-                }
-            }));
-            Ok(())
-        })
+    FileBackendState::type_info()
 }
 
 /// Registers `memory-backend-file`, after `memory-backend` and
