@@ -15,16 +15,14 @@
 //! F_SEAL_SHRINK | F_SEAL_SEAL` when `seal` is on. Each failure has
 //! QEMU's message.
 
-use std::sync::Arc;
-
-use memory_backend::{HostMemory, MemoryBackendClass};
-use qom::{Error, LockStyle, Object, Result, Size, TypeInfo, TypeRegistry};
+use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
+use qom::{Error, LockStyle, Object, ObjectRef, ObjectType, Result, Size, TypeInfo, TypeRegistry};
 use rustix::fs::{fcntl_add_seals, ftruncate, memfd_create, MemfdFlags, SealFlags};
 
 use crate::common::{base, errno_error, map_fd};
 
 /// The QOM type name.
-pub const TYPE_MEMORY_BACKEND_MEMFD: &str = "memory-backend-memfd";
+pub const TYPE_MEMORY_BACKEND_MEMFD: &str = <MemfdState as qom::StaticType>::TYPE_NAME;
 
 /// The seals a `seal=on` backend gets: no growing, no shrinking, no more
 /// seals.
@@ -35,21 +33,44 @@ pub const MEMFD_SEALS: SealFlags = SealFlags::GROW
 /// Where `memfd_create` expects log2 of the huge page size (`MFD_HUGE_SHIFT`).
 const MFD_HUGE_SHIFT: u32 = 26;
 
-/// The `memory-backend-memfd` level of an object's state.
-#[derive(Debug)]
+/// The `memory-backend-memfd` level of an object's state, and the type.
+#[derive(Debug, qom::Object)]
+#[qom(name = "memory-backend-memfd", parent = MemoryBackend)]
 struct MemfdState {
+    #[property(description = "Use huge pages")]
     hugetlb: bool,
-    hugetlbsize: u64,
+    #[property(
+        set = set_hugetlbsize,
+        locked = LockStyle::Value,
+        lock_checked_first,
+        description = "Huge pages size (ex: 2M, 1G)"
+    )]
+    hugetlbsize: Size,
+    #[property(description = "Seal growing & shrinking")]
     seal: bool,
 }
 
+// `seal` starts on, but QEMU declares no default for it: introspection
+// shows none, so it is set here rather than with `default = true`.
 impl Default for MemfdState {
     fn default() -> Self {
         MemfdState {
             hugetlb: false,
-            hugetlbsize: 0,
+            hugetlbsize: Size(0),
             seal: true,
         }
+    }
+}
+
+impl qom::ObjectImpl for MemfdState {
+    fn instance_init(obj: &mut ObjectRef<'_, Self>) {
+        crate::share_by_default(obj.object());
+    }
+}
+
+impl MemoryBackendImpl for MemfdState {
+    fn alloc(obj: &mut ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>> {
+        alloc(obj.object())
     }
 }
 
@@ -82,7 +103,7 @@ fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
     }
     let (hugetlb, hugetlbsize, seal) = {
         let m = obj.state::<MemfdState>();
-        (m.hugetlb, m.hugetlbsize, m.seal)
+        (m.hugetlb, m.hugetlbsize.0, m.seal)
     };
     let flags = memfd_flags(hugetlb, hugetlbsize, seal)?;
     let fd = memfd_create(TYPE_MEMORY_BACKEND_MEMFD, flags).map_err(|e| {
@@ -104,7 +125,7 @@ fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
     map_fd(obj, fd, &s, s.share)
 }
 
-fn set_hugetlbsize(obj: &Object, v: Size) -> Result<()> {
+fn set_hugetlbsize(obj: &mut ObjectRef<'_, MemfdState>, v: Size) -> Result<()> {
     if v.0 == 0 {
         // QEMU's own wording here, not the base type's for `size`.
         return Err(Error::generic(format!(
@@ -112,32 +133,14 @@ fn set_hugetlbsize(obj: &Object, v: Size) -> Result<()> {
             obj.type_name()
         )));
     }
-    obj.state::<MemfdState>().hugetlbsize = v.0;
+    obj.state().hugetlbsize = v;
     Ok(())
 }
 
 /// The registration of `memory-backend-memfd` (the parent must be
 /// registered first; [`register`] takes care of that).
 pub fn type_info() -> TypeInfo {
-    TypeInfo::new(TYPE_MEMORY_BACKEND_MEMFD)
-        .parent(memory_backend::TYPE_MEMORY_BACKEND)
-        .state::<MemfdState>()
-        .class_init(|c| {
-            c.field("hugetlb", |s: &mut MemfdState| &mut s.hugetlb)
-                .description("Use huge pages");
-            c.property::<Size>("hugetlbsize")
-                .qom_type("int")
-                .getter(|o| Ok(Size(o.state::<MemfdState>().hugetlbsize)))
-                .setter(set_hugetlbsize)
-                .locked_with(LockStyle::Value)
-                .lock_checked_first()
-                .description("Huge pages size (ex: 2M, 1G)");
-            c.field("seal", |s: &mut MemfdState| &mut s.seal)
-                .description("Seal growing & shrinking");
-            c.data_mut::<MemoryBackendClass>().alloc = Some(Arc::new(alloc));
-            Ok(())
-        })
-        .instance_init(crate::share_by_default)
+    MemfdState::type_info()
 }
 
 /// Registers `memory-backend-memfd` (and `memory-backend` when missing).

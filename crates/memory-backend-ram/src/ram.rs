@@ -9,18 +9,29 @@
 //! process (vhost-user, for example) see the memory, which QEMU's
 //! anonymous mapping cannot offer.
 
-use std::sync::Arc;
-
-use memory_backend::{HostMemory, MemoryBackendClass};
-use qom::{Error, Object, Result, TypeInfo, TypeRegistry};
+use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
+use qom::{Error, ObjectRef, ObjectType, Result, TypeInfo, TypeRegistry};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 
 use crate::common::{base, errno_error, map_fd, page_aligned};
 
 /// The QOM type name.
-pub const TYPE_MEMORY_BACKEND_RAM: &str = "memory-backend-ram";
+pub const TYPE_MEMORY_BACKEND_RAM: &str = <RamBackend as qom::StaticType>::TYPE_NAME;
 
-fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
+/// `memory-backend-ram` adds no state of its own.
+#[derive(Default, qom::Object)]
+#[qom(name = "memory-backend-ram", parent = MemoryBackend)]
+struct RamBackend {}
+
+impl qom::ObjectImpl for RamBackend {}
+
+impl MemoryBackendImpl for RamBackend {
+    fn alloc(obj: &mut ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>> {
+        alloc(obj.object())
+    }
+}
+
+fn alloc(obj: &qom::Object) -> Result<Box<dyn HostMemory>> {
     let s = base(obj)?;
     if s.size == 0 {
         return Err(Error::generic("can't create backend with size 0"));
@@ -35,12 +46,7 @@ fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
 /// The registration of `memory-backend-ram` (the parent must be
 /// registered first; [`register`] takes care of that).
 pub fn type_info() -> TypeInfo {
-    TypeInfo::new(TYPE_MEMORY_BACKEND_RAM)
-        .parent(memory_backend::TYPE_MEMORY_BACKEND)
-        .class_init(|c| {
-            c.data_mut::<MemoryBackendClass>().alloc = Some(Arc::new(alloc));
-            Ok(())
-        })
+    RamBackend::type_info()
 }
 
 /// Registers `memory-backend-ram` (and `memory-backend` when missing).

@@ -7,17 +7,32 @@
 //! mapped `MAP_SHARED`. `share` defaults to true and `share=off` is refused
 //! at creation with "can't create shm backend with `share=off`".
 
-use std::sync::Arc;
-
-use memory_backend::{HostMemory, MemoryBackendClass};
-use qom::{Error, Object, Result, TypeInfo, TypeRegistry};
+use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
+use qom::{Error, Object, ObjectRef, ObjectType, Result, TypeInfo, TypeRegistry};
 use rustix::fs::{ftruncate, Mode};
 use rustix::shm;
 
 use crate::common::{base, errno_error, map_fd};
 
 /// The QOM type name.
-pub const TYPE_MEMORY_BACKEND_SHM: &str = "memory-backend-shm";
+pub const TYPE_MEMORY_BACKEND_SHM: &str = <ShmBackend as qom::StaticType>::TYPE_NAME;
+
+/// `memory-backend-shm` adds no state of its own.
+#[derive(Default, qom::Object)]
+#[qom(name = "memory-backend-shm", parent = MemoryBackend)]
+struct ShmBackend {}
+
+impl qom::ObjectImpl for ShmBackend {
+    fn instance_init(obj: &mut ObjectRef<'_, Self>) {
+        crate::share_by_default(obj.object());
+    }
+}
+
+impl MemoryBackendImpl for ShmBackend {
+    fn alloc(obj: &mut ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>> {
+        alloc(obj.object())
+    }
+}
 
 fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
     let s = base(obj)?;
@@ -53,13 +68,7 @@ fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
 /// The registration of `memory-backend-shm` (the parent must be registered
 /// first; [`register`] takes care of that).
 pub fn type_info() -> TypeInfo {
-    TypeInfo::new(TYPE_MEMORY_BACKEND_SHM)
-        .parent(memory_backend::TYPE_MEMORY_BACKEND)
-        .class_init(|c| {
-            c.data_mut::<MemoryBackendClass>().alloc = Some(Arc::new(alloc));
-            Ok(())
-        })
-        .instance_init(crate::share_by_default)
+    ShmBackend::type_info()
 }
 
 /// Registers `memory-backend-shm` (and `memory-backend` when missing).
