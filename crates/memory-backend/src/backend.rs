@@ -38,13 +38,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use qom::{
-    Error, Link, LockStyle, Object, ObjectTree, Result, Size, StateGuard, TypeInfo, TypeRegistry,
-    UserCreatableClass,
+    Error, Link, LockStyle, Object, ObjectRef, ObjectTree, ObjectType, Result, Size, StateGuard,
+    TypeInfo, TypeRegistry,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::host::{self, HostError, Mapping, MAX_NODES};
-use crate::thread_context::{self, TYPE_THREAD_CONTEXT};
+use crate::thread_context;
 
 /// The QOM type name.
 pub const TYPE_MEMORY_BACKEND: &str = "memory-backend";
@@ -124,10 +124,28 @@ impl fmt::Debug for MemoryBackendClass {
     }
 }
 
-/// `memory-backend` as a Rust type, for subclasses declared with
-/// `#[derive(qom::Object)]`: `#[qom(name = "...", parent = MemoryBackend)]`
-/// makes the compiler require [`MemoryBackendImpl`], whose `alloc` then
-/// fills [`MemoryBackendClass::alloc`].
+/// The virtual method of a concrete memory backend, with typed access to
+/// the subclass's own state. Read the base properties with [`settings`].
+pub trait MemoryBackendImpl: qom::ObjectType {
+    /// Maps the memory for a backend whose properties are set; the first
+    /// step of `complete`.
+    fn alloc(obj: &mut qom::ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>>;
+}
+
+impl<T: MemoryBackendImpl> qom::SubclassInit<T> for MemoryBackend {
+    fn subclass_init(class: &mut qom::ClassBuilder<'_>) -> Result<()> {
+        class.data_mut::<MemoryBackendClass>().alloc =
+            Some(Arc::new(|obj| T::alloc(&mut qom::ObjectRef::assume(obj))));
+        Ok(())
+    }
+}
+
+/// The abstract `memory-backend` type and the state of its level (the
+/// fields are private: read them with [`settings`]). Subclasses declared
+/// with `#[derive(qom::Object)]` name it as their parent,
+/// `#[qom(name = "...", parent = MemoryBackend)]`, and the compiler then
+/// requires [`MemoryBackendImpl`], whose `alloc` fills
+/// [`MemoryBackendClass::alloc`].
 ///
 /// ```
 /// use memory_backend::{settings, HostMemory, MemoryBackend, MemoryBackendImpl};
@@ -157,45 +175,104 @@ impl fmt::Debug for MemoryBackendClass {
 /// assert_eq!(memory_backend::mapping(&obj).unwrap().len(), 2 << 20);
 /// # Ok::<(), qom::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MemoryBackend;
-
-impl qom::StaticType for MemoryBackend {
-    const TYPE_NAME: &'static str = TYPE_MEMORY_BACKEND;
+#[derive(qom::Object)]
+#[qom(
+    name = "memory-backend",
+    abstract,
+    interfaces(qom::UserCreatable),
+    manual_subclass_init,
+    class_init = MemoryBackend::check_alloc
+)]
+pub struct MemoryBackend {
+    #[property(
+        ty = Size,
+        get = get_size,
+        set = set_size,
+        locked = LockStyle::Unquoted,
+        lock_checked_first,
+        required,
+        description = "Size of the memory region (ex: 500M)"
+    )]
+    size: u64,
+    #[property(
+        locked = LockStyle::Value,
+        description = "Mark the memory as private to QEMU or shared"
+    )]
+    share: bool,
+    #[property(
+        set = set_reserve,
+        locked = LockStyle::Value,
+        description = "Reserve swap space (or huge pages) if applicable"
+    )]
+    reserve: bool,
+    /// Settable after creation: false -> true preallocates at once.
+    #[property(set = set_prealloc, description = "Preallocate memory")]
+    prealloc: bool,
+    #[property(
+        set = set_prealloc_threads,
+        qom_type = "int",
+        description = "Number of CPU threads to use for prealloc"
+    )]
+    prealloc_threads: u32,
+    #[property(
+        link = "thread-context",
+        description = "Context to use for creating CPU threads for preallocation"
+    )]
+    prealloc_context: Link,
+    #[property(set = set_merge, description = "Mark memory as mergeable")]
+    merge: bool,
+    #[property(set = set_dump, description = "Set to 'off' to exclude from core dump")]
+    dump: bool,
+    #[property(description = "Set the NUMA policy")]
+    policy: HostMemPolicy,
+    /// Bit n set: node n (n < 128 = MAX_NODES).
+    #[property(
+        ty = Vec<u16>,
+        qom_type = "int",
+        get = get_host_nodes,
+        set = set_host_nodes,
+        description = "Binds memory to the list of NUMA host nodes"
+    )]
+    host_nodes: u128,
+    #[property(rename = "x-use-canonical-path-for-ramblock-id")]
+    use_canonical_path: bool,
+    memory: Option<Arc<dyn HostMemory>>,
+    users: Arc<AtomicUsize>,
 }
 
-/// The virtual method of a concrete memory backend, with typed access to
-/// the subclass's own state. Read the base properties with [`settings`].
-pub trait MemoryBackendImpl: qom::ObjectType {
-    /// Maps the memory for a backend whose properties are set; the first
-    /// step of `complete`.
-    fn alloc(obj: &mut qom::ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>>;
-}
+/// The rest of this file predates the derive and calls the state by this
+/// name.
+type MemoryBackendState = MemoryBackend;
 
-impl<T: MemoryBackendImpl> qom::SubclassInit<T> for MemoryBackend {
-    fn subclass_init(class: &mut qom::ClassBuilder<'_>) -> Result<()> {
-        class.data_mut::<MemoryBackendClass>().alloc =
-            Some(Arc::new(|obj| T::alloc(&mut qom::ObjectRef::assume(obj))));
+type BackendRef<'a> = ObjectRef<'a, MemoryBackend>;
+
+impl MemoryBackend {
+    /// A concrete backend without alloc is refused when its class is
+    /// built, so it never shows up as creatable.
+    fn check_alloc(c: &mut qom::ClassBuilder<'_>) -> Result<()> {
+        c.check_concrete(|class| {
+            match class
+                .data::<MemoryBackendClass>()
+                .and_then(|d| d.alloc.as_ref())
+            {
+                Some(_) => Ok(()),
+                None => Err(no_alloc(class.name())),
+            }
+        });
         Ok(())
     }
 }
 
-/// The `memory-backend` level of an object's state.
-struct MemoryBackendState {
-    size: u64,
-    share: bool,
-    reserve: bool,
-    prealloc: bool,
-    prealloc_threads: u32,
-    prealloc_context: Link,
-    merge: bool,
-    dump: bool,
-    policy: HostMemPolicy,
-    /// Bit n set: node n (n < 128 = MAX_NODES).
-    host_nodes: u128,
-    use_canonical_path: bool,
-    memory: Option<Arc<dyn HostMemory>>,
-    users: Arc<AtomicUsize>,
+impl qom::ObjectImpl for MemoryBackend {}
+
+impl qom::UserCreatableImpl for MemoryBackend {
+    fn complete(obj: &mut BackendRef<'_>) -> Result<()> {
+        complete(obj.object())
+    }
+
+    fn can_be_deleted(obj: &mut BackendRef<'_>) -> bool {
+        !is_mapped(obj.object())
+    }
 }
 
 impl Default for MemoryBackendState {
@@ -457,7 +534,11 @@ pub fn query_memdev(tree: &ObjectTree) -> Vec<Memdev> {
 
 // ---- setters with side effects -------------------------------------------
 
-fn set_size(obj: &Object, v: Size) -> Result<()> {
+fn get_size(obj: &mut BackendRef<'_>) -> Result<Size> {
+    Ok(Size(obj.state().size))
+}
+
+fn set_size(obj: &mut BackendRef<'_>, v: Size) -> Result<()> {
     if v.0 == 0 {
         return Err(Error::PropertyValueRefused {
             name: "size".into(),
@@ -465,12 +546,12 @@ fn set_size(obj: &Object, v: Size) -> Result<()> {
             value: "0".into(),
         });
     }
-    state(obj).size = v.0;
+    obj.state().size = v.0;
     Ok(())
 }
 
-fn set_reserve(obj: &Object, v: bool) -> Result<()> {
-    let mut s = state(obj);
+fn set_reserve(obj: &mut BackendRef<'_>, v: bool) -> Result<()> {
+    let mut s = obj.state();
     if !v && s.prealloc {
         return Err(incompatible());
     }
@@ -478,7 +559,7 @@ fn set_reserve(obj: &Object, v: bool) -> Result<()> {
     Ok(())
 }
 
-fn set_prealloc_threads(obj: &Object, v: u32) -> Result<()> {
+fn set_prealloc_threads(obj: &mut BackendRef<'_>, v: u32) -> Result<()> {
     if v == 0 {
         return Err(Error::PropertyValueRefused {
             name: "prealloc-threads".into(),
@@ -486,12 +567,12 @@ fn set_prealloc_threads(obj: &Object, v: u32) -> Result<()> {
             value: "0".into(),
         });
     }
-    state(obj).prealloc_threads = v;
+    obj.state().prealloc_threads = v;
     Ok(())
 }
 
-fn set_merge(obj: &Object, v: bool) -> Result<()> {
-    let mut s = state(obj);
+fn set_merge(obj: &mut BackendRef<'_>, v: bool) -> Result<()> {
+    let mut s = obj.state();
     if let Some(mem) = &s.memory {
         if v != s.merge {
             // QEMU ignores the outcome (a kernel without KSM refuses).
@@ -502,8 +583,8 @@ fn set_merge(obj: &Object, v: bool) -> Result<()> {
     Ok(())
 }
 
-fn set_dump(obj: &Object, v: bool) -> Result<()> {
-    let mut s = state(obj);
+fn set_dump(obj: &mut BackendRef<'_>, v: bool) -> Result<()> {
+    let mut s = obj.state();
     if let Some(mem) = &s.memory {
         if v != s.dump {
             let _ = mem.mapping().set_dump(v);
@@ -513,7 +594,11 @@ fn set_dump(obj: &Object, v: bool) -> Result<()> {
     Ok(())
 }
 
-fn set_host_nodes(obj: &Object, nodes: Vec<u16>) -> Result<()> {
+fn get_host_nodes(obj: &mut BackendRef<'_>) -> Result<Vec<u16>> {
+    Ok(nodes_of(obj.state().host_nodes))
+}
+
+fn set_host_nodes(obj: &mut BackendRef<'_>, nodes: Vec<u16>) -> Result<()> {
     let mut mask = 0u128;
     for n in nodes {
         if u32::from(n) >= MAX_NODES {
@@ -522,13 +607,13 @@ fn set_host_nodes(obj: &Object, nodes: Vec<u16>) -> Result<()> {
         mask |= 1u128 << n;
     }
     // QEMU ORs the nodes into the set; nothing ever clears it.
-    state(obj).host_nodes |= mask;
+    obj.state().host_nodes |= mask;
     Ok(())
 }
 
-fn set_prealloc(obj: &Object, v: bool) -> Result<()> {
+fn set_prealloc(obj: &mut BackendRef<'_>, v: bool) -> Result<()> {
     let (memory, threads, context) = {
-        let mut s = state(obj);
+        let mut s = obj.state();
         if v && !s.reserve {
             return Err(incompatible());
         }
@@ -547,7 +632,7 @@ fn set_prealloc(obj: &Object, v: bool) -> Result<()> {
         }
     };
     prealloc(memory.mapping(), threads, context.as_ref())?;
-    state(obj).prealloc = true;
+    obj.state().prealloc = true;
     Ok(())
 }
 
@@ -631,79 +716,13 @@ pub fn type_info() -> TypeInfo {
 /// The registration, with the class of the `memory-region` child that each
 /// backend gets at creation (QEMU's `ID[0]`).
 fn type_info_with_region(region: Option<Arc<qom::Class>>) -> TypeInfo {
-    TypeInfo::new(TYPE_MEMORY_BACKEND)
-        .parent("object")
-        .abstract_type(true)
-        .interface_impl("user-creatable")
-        .state::<MemoryBackendState>()
-        .class_init(move |c| {
-            c.property::<Size>("size")
-                .qom_type("int")
-                .getter(|o| Ok(Size(state(o).size)))
-                .setter(set_size)
-                .locked_with(LockStyle::Unquoted)
-                .lock_checked_first()
-                .required()
-                .description("Size of the memory region (ex: 500M)");
-            c.field("share", |s: &mut MemoryBackendState| &mut s.share)
-                .locked_with(LockStyle::Value)
-                .description("Mark the memory as private to QEMU or shared");
-            c.property::<bool>("reserve")
-                .getter(|o| Ok(state(o).reserve))
-                .setter(set_reserve)
-                .locked_with(LockStyle::Value)
-                .description("Reserve swap space (or huge pages) if applicable");
-            c.property::<bool>("prealloc")
-                .getter(|o| Ok(state(o).prealloc))
-                .setter(set_prealloc)
-                .description("Preallocate memory");
-            c.property::<u32>("prealloc-threads")
-                .qom_type("int")
-                .getter(|o| Ok(state(o).prealloc_threads))
-                .setter(set_prealloc_threads)
-                .description("Number of CPU threads to use for prealloc");
-            c.link(
-                "prealloc-context",
-                TYPE_THREAD_CONTEXT,
-                |s: &mut MemoryBackendState| &mut s.prealloc_context,
-            )
-            .description("Context to use for creating CPU threads for preallocation");
-            c.property::<bool>("merge")
-                .getter(|o| Ok(state(o).merge))
-                .setter(set_merge)
-                .description("Mark memory as mergeable");
-            c.property::<bool>("dump")
-                .getter(|o| Ok(state(o).dump))
-                .setter(set_dump)
-                .description("Set to 'off' to exclude from core dump");
-            c.field("policy", |s: &mut MemoryBackendState| &mut s.policy)
-                .description("Set the NUMA policy");
-            c.property::<Vec<u16>>("host-nodes")
-                .qom_type("int")
-                .getter(|o| Ok(nodes_of(state(o).host_nodes)))
-                .setter(set_host_nodes)
-                .description("Binds memory to the list of NUMA host nodes");
-            c.field(
-                "x-use-canonical-path-for-ramblock-id",
-                |s: &mut MemoryBackendState| &mut s.use_canonical_path,
-            );
-            let uc = c.data_mut::<UserCreatableClass>();
-            uc.complete = Some(Arc::new(complete));
-            uc.can_be_deleted = Some(Arc::new(|o| !is_mapped(o)));
-            c.data_mut::<MemoryBackendClass>().region = region.clone();
-            // A concrete backend without alloc is refused when its class
-            // is built, so it never shows up as creatable.
-            c.check_concrete(|class| {
-                match class
-                    .data::<MemoryBackendClass>()
-                    .and_then(|d| d.alloc.as_ref())
-                {
-                    Some(_) => Ok(()),
-                    None => Err(no_alloc(class.name())),
-                }
-            });
-            Ok(())
-        })
+    // The region's class belongs to one registry, so it is handed in here
+    // rather than found by the derived class_init.
+    MemoryBackend::type_info().class_init(move |c| {
+        <MemoryBackend as ObjectType>::class_init(c)?;
+        c.data_mut::<MemoryBackendClass>().region = region.clone();
+        Ok(())
+    })
 }
 
 /// Registers `thread-context` and the abstract `memory-backend` (each only
