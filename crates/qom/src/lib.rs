@@ -9,6 +9,11 @@
 //! in QEMU's JSON shapes. Values travel through serde: getters produce
 //! JSON, setters take strict JSON (QMP) or keyval strings (`-object`).
 //!
+//! A type is usually declared with `#[derive(qom::Object)]` on its state
+//! struct and typed hooks ([`ObjectImpl`], [`UserCreatableImpl`]); see the
+//! example on [`ObjectImpl`] and `docs/defining-types.md`. The registration
+//! underneath, shown here, is also open to types built at run time:
+//!
 //! ```
 //! use qom::{ObjectTree, TypeInfo, TypeRegistry, UserCreatableClass};
 //! use serde_json::json;
