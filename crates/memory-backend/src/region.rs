@@ -2,37 +2,42 @@
 //! (`/objects/ID/ID[0]`), as QEMU shows it: `addr`, `container`,
 //! `priority`, `size`, all read-only.
 
-use qom::{Class, Object, Result, TypeInfo, TypeRegistry};
-use serde_json::Value;
+use qom::{Class, Object, ObjectRef, ObjectType, Result, TypeRegistry};
 use std::sync::Arc;
 
 /// The QOM type name.
-pub const TYPE_MEMORY_REGION: &str = "memory-region";
+pub const TYPE_MEMORY_REGION: &str = <RegionState as qom::StaticType>::TYPE_NAME;
 
-#[derive(Default)]
+// Every property is computed, so that they keep QEMU's order (fields'
+// properties would come first). A backend's region is not placed in an
+// address space here: it reads as QEMU's unplaced region, with an empty
+// container link (declared as a string with QEMU's link type name, since
+// there is nothing it could be set to).
+#[derive(Default, qom::Object)]
+#[qom(
+    name = "memory-region",
+    property(name = "addr", ty = u64, get = unplaced),
+    property(name = "container", ty = String, qom_type = "link<memory-region>", get = unplaced),
+    property(name = "priority", ty = u32, get = unplaced),
+    property(name = "size", ty = u64, get = region_size)
+)]
 struct RegionState {
     size: u64,
 }
 
-fn type_info() -> TypeInfo {
-    TypeInfo::new(TYPE_MEMORY_REGION)
-        .parent("object")
-        .state::<RegionState>()
-        .class_init(|c| {
-            c.property::<u64>("addr").getter(|_| Ok(0));
-            // A backend's region is not placed in an address space here.
-            c.raw_property("container", "link<memory-region>")
-                .getter(|_| Ok(Value::String(String::new())));
-            c.property::<u32>("priority").getter(|_| Ok(0));
-            c.property::<u64>("size")
-                .getter(|o| Ok(o.state::<RegionState>().size));
-            Ok(())
-        })
+impl qom::ObjectImpl for RegionState {}
+
+fn unplaced<V: Default>(_: &mut ObjectRef<'_, RegionState>) -> Result<V> {
+    Ok(V::default())
+}
+
+fn region_size(obj: &mut ObjectRef<'_, RegionState>) -> Result<u64> {
+    Ok(obj.state().size)
 }
 
 /// Registers `memory-region` (once) and returns its class.
 pub(crate) fn register(types: &TypeRegistry) -> Result<Arc<Class>> {
-    types.register_once(type_info())?;
+    types.register_once(RegionState::type_info())?;
     types.class(TYPE_MEMORY_REGION)
 }
 
