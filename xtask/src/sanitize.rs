@@ -373,6 +373,18 @@ fn run_sanitizer(tool: Tool, opts: &Options, root: &Path) -> Result<Outcome> {
                 ),
             ]);
         }
+        if tool == Tool::Tsan {
+            // rustix makes its syscalls itself by default, so TSan never
+            // sees our munmap: when a test unmaps a region and another
+            // test's new mapping gets the same address, TSan still holds
+            // the old accesses and reports a race between two mappings
+            // that never coexisted (seen: host.rs's
+            // readonly_mapping_refuses_writes writing "cow", dropping its
+            // mapping, then private_mapping_leaves_the_file_untouched
+            // filling a new one at that address; 2 runs of 25). Through
+            // libc, TSan's mmap/munmap interceptors reset that history.
+            cmd.args(["--features", "rustix/use-libc"]);
+        }
         cmd.args(["--target", &triple, "-j", &opts.jobs])
             .args(select)
             .env("CARGO_TARGET_DIR", &dir)
