@@ -296,15 +296,17 @@ fn have_rust_src() -> bool {
     added && has() == Some(true)
 }
 
-/// ASan or TSan over `cargo test --workspace --exclude xtask`.
+/// ASan or TSan over `cargo test --workspace` (less [`EXCLUDED_PACKAGES`]).
 ///
 /// With rust-src, std is rebuilt with the sanitizer (`-Zbuild-std`): the
 /// only way to get no false positives from std's own synchronisation
 /// (TSan) and to see errors inside std's code (ASan). Without it, the
 /// precompiled std is linked anyway; recent nightlies refuse to mix crates
 /// built with and without a sanitizer unless told that this is deliberate
-/// (`-Cunsafe-allow-abi-mismatch=sanitizer`), and TSan then needs the
-/// suppressions in `xtask/sanitize/tsan-uninstrumented-std.supp`.
+/// (`-Cunsafe-allow-abi-mismatch=sanitizer`). TSan is then drowned in
+/// false races from std's locking, which no suppression can remove
+/// without also hiding real races (docs/sanitizers.md), so there is no
+/// suppressions file.
 fn run_sanitizer(tool: Tool, opts: &Options, root: &Path) -> Result<Outcome> {
     let name = tool.name();
     let flag = match tool {
@@ -350,7 +352,7 @@ fn run_sanitizer(tool: Tool, opts: &Options, root: &Path) -> Result<Outcome> {
         say(&format!("{name}: skipping {}: {}", s.filter, s.why));
     }
 
-    let options = runtime_options(tool, &log_path, root, build_std);
+    let options = runtime_options(tool, &log_path);
     let cargo = |select: &[&str], harness: &[String]| {
         let mut cmd = nightly_cargo();
         cmd.arg("test");
@@ -471,12 +473,7 @@ fn ensure_python_client() {
 
 /// Environment of the instrumented processes (children such as `qom`
 /// inherit it, so their reports land in the same place).
-fn runtime_options(
-    tool: Tool,
-    log_path: &Path,
-    root: &Path,
-    build_std: bool,
-) -> Vec<(&'static str, String)> {
+fn runtime_options(tool: Tool, log_path: &Path) -> Vec<(&'static str, String)> {
     let log = format!("log_path={}", log_path.display());
     match tool {
         Tool::Asan => vec![
@@ -494,11 +491,7 @@ fn runtime_options(
         Tool::Tsan => {
             // Keep going after the first race so that one run shows all of
             // them; the process still exits 66 when any was reported.
-            let mut v = format!("{log}:halt_on_error=0:second_deadlock_stack=1");
-            let supp = root.join("xtask/sanitize/tsan-uninstrumented-std.supp");
-            if !build_std && supp.is_file() {
-                v.push_str(&format!(":suppressions={}", supp.display()));
-            }
+            let v = format!("{log}:halt_on_error=0:second_deadlock_stack=1");
             vec![("TSAN_OPTIONS", v)]
         }
         Tool::Valgrind => Vec::new(),
