@@ -270,8 +270,10 @@ impl fmt::Debug for ServerHandle {
 
 impl ServerHandle {
     /// Stop serving: listeners stop accepting, socket clients are
-    /// disconnected, the socket file is removed. A stdio transport notices
-    /// at its next input.
+    /// disconnected, the socket file is removed, and
+    /// [`Server::serve_stdio`] returns even if no more input comes (a
+    /// command already running finishes first). A transport given to
+    /// [`Server::serve_stream`] notices at its next input.
     pub fn stop(&self) {
         self.shared.stop();
     }
@@ -353,9 +355,16 @@ impl Server {
     }
 
     /// Serve one client on standard input and output, in this thread, until
-    /// end of input, `quit` or a stop.
+    /// end of input, `quit` or a stop. A stop ends it even while it waits for
+    /// input: standard input is polled together with a wake-up socket that
+    /// [`ServerHandle::stop`] shuts down.
     pub fn serve_stdio(&self) -> io::Result<StopReason> {
-        self.serve_stream(io::stdin(), io::stdout())
+        let (waker, wake) = UnixStream::pair()?;
+        let reader = StdinReader {
+            stdin: io::stdin(),
+            wake,
+        };
+        self.serve_reader(reader, io::stdout(), Some(waker))
     }
 
     /// Serve one client over any byte streams, in this thread. Returns when
@@ -366,12 +375,31 @@ impl Server {
         R: Read,
         W: Write + Send + 'static,
     {
+        self.serve_reader(reader, writer, None)
+    }
+
+    /// Serve one client over byte streams; `closer`, if any, is shut down by
+    /// a stop (as a socket client's second handle is), which is what wakes a
+    /// reader that watches its peer.
+    fn serve_reader<R, W>(
+        &self,
+        reader: R,
+        writer: W,
+        closer: Option<UnixStream>,
+    ) -> io::Result<StopReason>
+    where
+        R: Read,
+        W: Write + Send + 'static,
+    {
         let output = Arc::new(Output {
             writer: Mutex::new(Box::new(writer)),
             negotiated: AtomicBool::new(false),
             broken: AtomicBool::new(false),
         });
-        let id = self.shared.add_client(output.clone(), None);
+        // stop() sets the flag before it looks at the clients, under the
+        // same lock add_client takes: either it shuts `closer` down, or
+        // run_client sees the flag before its first read.
+        let id = self.shared.add_client(output.clone(), closer);
         let r = self.shared.run_client(reader, output);
         self.shared.remove_client(id);
         r
@@ -499,6 +527,49 @@ impl Read for SpinReader {
             }
         }
         self.stream.read(buf)
+    }
+}
+
+/// Standard input for [`Server::serve_stdio`]: waits for input or for the
+/// wake-up socket's peer to be shut down, whichever comes first, so that a
+/// stop does not wait for the next line. Reads go to the descriptor itself:
+/// std's buffer in front of it could hold data that `poll` does not see.
+struct StdinReader {
+    stdin: io::Stdin,
+    wake: UnixStream,
+}
+
+impl Read for StdinReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use rustix::event::{poll, PollFd, PollFlags};
+        use std::os::fd::AsFd;
+        let stdin = self.stdin.as_fd();
+        let (input, woken) = {
+            let mut fds = [
+                PollFd::new(&stdin, PollFlags::IN),
+                PollFd::new(&self.wake, PollFlags::IN),
+            ];
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => return Err(io::ErrorKind::Interrupted.into()),
+                Err(e) => return Err(e.into()),
+            }
+            (fds[0].revents(), !fds[1].revents().is_empty())
+        };
+        if woken {
+            // run_client sees the stop flag, which was set before the
+            // wake-up, and returns the stop reason for this error.
+            return Err(io::Error::other("server stopped"));
+        }
+        if input.contains(PollFlags::NVAL) {
+            // No standard input at all: like std, treat it as empty.
+            return Ok(0);
+        }
+        match rustix::io::read(stdin, buf) {
+            Ok(n) => Ok(n),
+            Err(rustix::io::Errno::BADF) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
