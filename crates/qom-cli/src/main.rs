@@ -8,6 +8,7 @@ mod create;
 mod introspect;
 mod plugins;
 mod serve;
+mod signals;
 mod types;
 
 use args::{Command, HelpTopic};
@@ -25,7 +26,10 @@ Usage: qom [--plugin PATH]... [-object SPEC]... [-qmp stdio|unix:PATH[,server=on
 Creates the objects given with -object (keyval as qemu-system takes it, or
 JSON when SPEC starts with '{'), in order. Without -qmp it prints them and
 their properties as JSON and exits; with -qmp it serves the QEMU Machine
-Protocol until 'quit' (or the end of input on stdio).
+Protocol until 'quit' (or the end of input on stdio). SIGTERM, SIGINT and
+SIGHUP send QMP clients a SHUTDOWN event, tear the objects down and exit
+with status 128 + the signal number, as QEMU does; a second signal exits at
+once.
 
 Options (one dash or two):
   -object SPEC      create an object, e.g. memory-backend-file,id=mem0,size=64M,mem-path=/dev/shm,share=on
@@ -127,6 +131,15 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(&prog, e),
     };
+    // Before plugins are loaded (they might start threads) and before any
+    // object exists, so that a signal never skips a teardown.
+    let shutdown = match command {
+        Command::Run { .. } => match signals::Shutdown::install(&prog) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(&prog, format_args!("setting up signal handling: {e}")),
+        },
+        _ => None,
+    };
     if !matches!(command, Command::Help(_) | Command::Version) {
         let plugin_path = std::env::var_os(plugins::PLUGIN_PATH_VAR);
         if let Err(e) = plugins::load_all(&types, plugin_path.as_deref(), &plugins) {
@@ -161,12 +174,16 @@ fn main() -> ExitCode {
             Ok(s) => print(&s),
             Err(e) => fail(&prog, e),
         },
-        Command::Run { objects, qmp } => run(&prog, types, &objects, qmp),
+        Command::Run { objects, qmp } => match shutdown {
+            Some(shutdown) => run(&prog, &shutdown, types, &objects, qmp),
+            None => ExitCode::FAILURE,
+        },
     }
 }
 
 fn run(
     prog: &str,
+    shutdown: &signals::Shutdown,
     types: qom::TypeRegistry,
     objects: &[String],
     qmp: Option<args::QmpTarget>,
@@ -189,18 +206,48 @@ fn run(
         create::Request::TypeHelp(t) => return help_text(prog, tree.types().type_help(&t)),
         create::Request::Create(specs) => specs,
     };
-    if let Err(f) = create::create_all(prog, &tree, &specs) {
-        for l in f.lines {
-            eprintln!("{l}");
+    // One object at a time, so that a signal takes effect between two.
+    for spec in &specs {
+        if let Some(signal) = shutdown.received() {
+            let status = ExitCode::from(signals::exit_status(signal));
+            return torn_down(shutdown, &tree, status);
         }
-        return ExitCode::FAILURE;
+        if let Err(f) = create::create_all(prog, &tree, std::slice::from_ref(spec)) {
+            for l in f.lines {
+                eprintln!("{l}");
+            }
+            return torn_down(shutdown, &tree, ExitCode::FAILURE);
+        }
     }
-    match qmp {
+    let status = match qmp {
+        None if shutdown.received().is_some() => ExitCode::SUCCESS,
         None => print(&serde_json::to_string_pretty(&create::describe(&tree)).unwrap_or_default()),
-        Some(target) => match serve::serve(&tree, &target) {
+        Some(target) => match serve::serve(&tree, &target, |h| shutdown.attach(h)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(prog, e),
         },
+    };
+    torn_down(shutdown, &tree, status)
+}
+
+/// Tears the objects down and gives the exit status: `status`, or QEMU's
+/// status for the signal if one came.
+///
+/// The objects are unparented here, newest first as the tree's own drop
+/// does, rather than left to that drop: the signal thread may still hold a
+/// server handle for a moment (and through it the tree), and the teardown
+/// must be over before the process exits. Nothing serves the tree any more
+/// at this point: the transports returned after joining their clients.
+fn torn_down(shutdown: &signals::Shutdown, tree: &ObjectTree, status: ExitCode) -> ExitCode {
+    shutdown.detach();
+    let mut children = tree.objects().children();
+    children.reverse();
+    for (_, child) in children {
+        child.unparent();
+    }
+    match shutdown.received() {
+        Some(signal) => ExitCode::from(signals::exit_status(signal)),
+        None => status,
     }
 }
 

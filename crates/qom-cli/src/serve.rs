@@ -2,7 +2,7 @@
 
 use crate::args::QmpTarget;
 use qom::ObjectTree;
-use qom_qmp::{register_qom_commands, Commands, Server};
+use qom_qmp::{register_qom_commands, Commands, Server, ServerHandle};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -26,9 +26,18 @@ pub fn commands(tree: &Arc<ObjectTree>) -> Result<Arc<Commands>, String> {
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
 
-/// Serves until `quit` (or the end of input on stdio).
-pub fn serve(tree: &Arc<ObjectTree>, target: &QmpTarget) -> Result<(), String> {
+/// Serves until `quit`, a stop through the server's handle, or the end of
+/// input on stdio. `attach` receives the handle before anything is served;
+/// when it returns false (a signal came first), nothing is served.
+pub fn serve(
+    tree: &Arc<ObjectTree>,
+    target: &QmpTarget,
+    attach: impl FnOnce(ServerHandle) -> bool,
+) -> Result<(), String> {
     let server = Server::new(commands(tree)?);
+    if !attach(server.handle()) {
+        return Ok(());
+    }
     match target {
         QmpTarget::Stdio => server
             .serve_stdio()
