@@ -1,6 +1,7 @@
 //! The QOM type `memory-backend-file`: a [`memory_backend`] subclass whose
 //! `alloc` hook opens (or creates) `mem-path` and maps it through
-//! [`FileBacking::open_and_map`].
+//! [`FileBacking::prepare`]; a file it creates gets its name in the
+//! `commit` step that ends `complete`, after preallocation.
 //!
 //! | property | QOM type | default | locked after creation |
 //! |---|---|---|---|
@@ -76,6 +77,11 @@ impl HostMemory for FileBacking {
     fn abandon(self: Box<Self>) {
         FileBacking::abandon(*self);
     }
+    /// Runs after preallocation and the NUMA binding succeeded: a new file
+    /// gets its name only now.
+    fn commit(&mut self) -> Result<()> {
+        FileBacking::commit(self).map_err(file_error)
+    }
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
@@ -147,7 +153,9 @@ fn map_request(obj: &Object) -> Result<FileMapRequest> {
 impl MemoryBackendImpl for FileBackendState {
     fn alloc(obj: &mut ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>> {
         let req = map_request(obj.object())?;
-        let backing = FileBacking::open_and_map(&req).map_err(|e| {
+        // Not committed: memory-backend calls `commit` once everything
+        // else in `complete` has succeeded.
+        let backing = FileBacking::prepare(&req).map_err(|e| {
             for w in e.warnings() {
                 report_warning(w);
             }

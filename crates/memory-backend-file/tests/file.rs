@@ -39,7 +39,11 @@ fn missing_file_is_created_sized_and_kept() {
     drop(b);
     let meta = std::fs::metadata(&path).unwrap();
     assert_eq!(meta.len(), 5 * MIB);
-    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "created owner-only"
+    );
     let data = std::fs::read(&path).unwrap();
     assert_eq!(&data[MIB as usize..MIB as usize + 9], b"at offset");
 }

@@ -299,7 +299,8 @@ fn existing_files_larger_smaller_empty_and_directories() {
         "small backing store size 0x400000 is too small for 'size' option 0x400000 plus 'offset' option 0x400000"
     );
     assert_eq!(std::fs::metadata(&small).unwrap().len(), 4 * MIB);
-    // New file: created 0644 with offset + size, kept after object-del.
+    // New file: created 0600 (QEMU: 0644) with offset + size, kept after
+    // object-del.
     let new = dir.join("new");
     add(&t, "n", json!({"size": 2 * MIB, "mem-path": p(&new)})).unwrap();
     assert_eq!(
@@ -310,6 +311,11 @@ fn existing_files_larger_smaller_empty_and_directories() {
     );
     t.object_del("n").unwrap();
     assert_eq!(std::fs::metadata(&new).unwrap().len(), 2 * MIB);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&new).unwrap().permissions())
+            & 0o777,
+        0o600
+    );
     // Directory: an unnamed temporary file; the directory stays empty and
     // mem-path reads back the directory.
     let sub = TempDir::new_in("/tmp");

@@ -11,9 +11,11 @@
 //!    QEMU ignores them);
 //! 3. the NUMA policy: `policy`/`host-nodes` consistency, then `mbind`;
 //! 4. preallocation when `prealloc` is on, with `prealloc-threads` threads
-//!    running in the affinity of the `prealloc-context` thread-context.
+//!    running in the affinity of the `prealloc-context` thread-context;
+//! 5. [`HostMemory::commit`]: the subclass makes its side effects final
+//!    (a file backend gives a file it created its name).
 //!
-//! When step 2–4 fails, the memory is handed back with
+//! When step 2–5 fails, the memory is handed back with
 //! [`HostMemory::abandon`] (a file backend then removes a file it created)
 //! and the error is returned.
 //!
@@ -87,6 +89,14 @@ pub trait HostMemory: Any + Send + Sync + fmt::Debug {
     /// Called instead of a plain drop when creating the backend fails after
     /// `alloc` succeeded: undo side effects such as a created file.
     fn abandon(self: Box<Self>) {}
+
+    /// Called when everything else in creating the backend has succeeded,
+    /// the last step that may fail: a file backend gives a file it created
+    /// its name here, so that no half-made file is ever seen under it. On
+    /// failure the memory is abandoned as after any other failed step.
+    fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Upcast, so that a subclass can find its own type again.
     fn as_any(&self) -> &dyn Any;
@@ -653,7 +663,7 @@ fn complete(obj: &Object) -> Result<()> {
         .data::<MemoryBackendClass>()
         .and_then(|c| c.alloc.clone())
         .ok_or_else(|| no_alloc(obj.type_name()))?;
-    let memory = alloc(obj)?;
+    let mut memory = alloc(obj)?;
     let attached = match obj
         .class()
         .data::<MemoryBackendClass>()
@@ -667,7 +677,10 @@ fn complete(obj: &Object) -> Result<()> {
         ),
         None => Ok(()),
     };
-    match attached.and_then(|()| setup(obj, memory.mapping())) {
+    let ready = attached
+        .and_then(|()| setup(obj, memory.mapping()))
+        .and_then(|()| memory.commit());
+    match ready {
         Ok(()) => {
             state(obj).memory = Some(Arc::from(memory));
             Ok(())

@@ -32,6 +32,16 @@ pub enum FileError {
         /// it is not part of `Display`).
         hint: Option<&'static str>,
     },
+    /// A file created unnamed could not be given its name once the backend
+    /// was complete. With `EEXIST`, someone else created a file under
+    /// that name while the backend was being set up; that file is left as
+    /// it is. QEMU has no such step: it names the file when it creates it.
+    Name {
+        /// `mem-path` as given.
+        path: String,
+        /// What `linkat` returned.
+        errno: Errno,
+    },
     /// An existing non-empty file is smaller than `offset + size`.
     TooSmall {
         /// The region name (the object id).
@@ -104,6 +114,22 @@ impl fmt::Display for FileError {
                 "can't open backing store {path} for guest RAM: {}",
                 strerror(*errno)
             ),
+            FileError::Name { path, errno } => {
+                // QEMU's wording for a backing store it cannot open, with
+                // the reason why a file that did not exist now does.
+                write!(
+                    f,
+                    "can't create backing store {path} for guest RAM: {}",
+                    strerror(*errno)
+                )?;
+                if *errno == Errno::EXIST {
+                    f.write_str(
+                        " (another process created it while the memory was being prepared; \
+                         it was left as it is)",
+                    )?;
+                }
+                Ok(())
+            }
             FileError::TooSmall {
                 name,
                 file_size,

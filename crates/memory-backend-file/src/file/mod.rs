@@ -3,7 +3,10 @@
 //! with QEMU's messages, size new files, and map them through
 //! [`memory_backend::host::Mapping`].
 //!
-//! [`FileBacking::open_and_map`] is the entry point.
+//! [`FileBacking::open_and_map`] is the entry point; [`FileBacking::prepare`]
+//! and [`FileBacking::commit`] split it for callers with more to do
+//! (preallocation, NUMA binding) before a new file may appear under its
+//! name.
 
 mod error;
 mod open;
@@ -19,7 +22,7 @@ use memory_backend::host::{
 pub use error::{FileError, FileWarning, EACCES_HINT};
 pub use open::FileOrigin;
 
-use open::{file_size, open_backing, CreatedGuard};
+use open::{file_size, open_backing, CreatedGuard, PendingName, Tmpfile};
 
 /// The QOM type name used in messages.
 pub const TYPE_NAME: &str = "memory-backend-file";
@@ -85,6 +88,10 @@ impl FileMapRequest {
 }
 
 /// A mapped file backend: the mapping plus what is known about its file.
+///
+/// A file that [`FileBacking::prepare`] created has no name, or is removed
+/// again on drop, until [`FileBacking::commit`] succeeds: a backend whose
+/// setup fails or is interrupted leaves no half-made file behind.
 #[derive(Debug)]
 pub struct FileBacking {
     mapping: Mapping,
@@ -92,6 +99,12 @@ pub struct FileBacking {
     origin: FileOrigin,
     rom: bool,
     warnings: Vec<FileWarning>,
+    /// The name an unnamed (`O_TMPFILE`) file gets at commit.
+    pending: Option<PendingName>,
+    /// Removes a file created under its name (no `O_TMPFILE`) unless
+    /// committed. Declared after `mapping`, so the file is unmapped first.
+    guard: CreatedGuard,
+    committed: bool,
 }
 
 /// Resolves `rom` against `readonly`/`share` (QEMU's rules).
@@ -105,14 +118,40 @@ pub fn resolve_rom(rom: RomMode, readonly: bool, share: bool) -> Result<bool, Fi
     }
 }
 
+/// The host layer names the file as `/proc/self/fd` does, which for an
+/// unnamed file is `DIR/#INODE (deleted)`: say the name it was to get.
+fn named_in_error(e: HostError, pending: Option<&PendingName>) -> HostError {
+    match (e, pending) {
+        (HostError::MapSyncUnsupported { errno, .. }, Some(p)) => HostError::MapSyncUnsupported {
+            path: p.display_path(),
+            errno,
+        },
+        (e, _) => e,
+    }
+}
+
 impl FileBacking {
+    /// Opens (or creates) the backing file and maps it, then gives a
+    /// created file its name: [`FileBacking::prepare`] followed by
+    /// [`FileBacking::commit`]. A caller that still has steps that may
+    /// fail (preallocation) uses those two instead, so that a new file
+    /// only appears under its name when everything has succeeded.
+    pub fn open_and_map(req: &FileMapRequest) -> Result<FileBacking, FileError> {
+        let mut backing = FileBacking::prepare(req)?;
+        backing.commit()?;
+        Ok(backing)
+    }
+
     /// Opens (or creates) the backing file and maps it, in QEMU's order:
     ///
     /// 1. `size` not 0, `mem-path` set, `rom` resolved, and `sync=on`
     ///    refused with `share=off`, all before the file is touched;
-    /// 2. open: existing file, else create (0644, removed again if a later
-    ///    step fails), a directory gives an unnamed temporary file; never
-    ///    create with `readonly`;
+    /// 2. open: existing file, else create (mode `0600`, where QEMU uses
+    ///    `0644`), a directory gives an unnamed temporary file; never
+    ///    create with `readonly`. A created file is unnamed (`O_TMPFILE`)
+    ///    until [`FileBacking::commit`]; on a file system without
+    ///    `O_TMPFILE` it is created under its name and removed again if a
+    ///    later step fails or the backing is dropped uncommitted;
     /// 3. a non-empty file must hold `offset + size` (size rounded up to
     ///    the host page size);
     /// 4. page size (hugetlbfs: the huge page size); `align` a multiple of
@@ -124,7 +163,13 @@ impl FileBacking {
     /// 7. `size` must be a multiple of the page size (QEMU checks this in
     ///    the generic backend after mapping; here a created file is then
     ///    removed, where QEMU leaves it behind).
-    pub fn open_and_map(req: &FileMapRequest) -> Result<FileBacking, FileError> {
+    pub fn prepare(req: &FileMapRequest) -> Result<FileBacking, FileError> {
+        FileBacking::prepare_with(req, Tmpfile::Try)
+    }
+
+    /// [`FileBacking::prepare`], with the choice of `O_TMPFILE` open to
+    /// tests.
+    fn prepare_with(req: &FileMapRequest, tmpfile: Tmpfile) -> Result<FileBacking, FileError> {
         if req.size == 0 {
             return Err(FileError::SizeZero);
         }
@@ -136,9 +181,12 @@ impl FileBacking {
             return Err(HostError::MapSyncNeedsShared.into());
         }
 
-        let opened = open_backing(&req.path, &req.name, req.readonly, req.share)?;
-        let guard =
-            CreatedGuard::new((opened.origin == FileOrigin::Created).then(|| req.path.clone()));
+        let opened = open_backing(&req.path, &req.name, req.readonly, req.share, tmpfile)?;
+        // Only a file created under its name needs removing; an unnamed
+        // one goes with its last descriptor.
+        let named_now = opened.origin == FileOrigin::Created && opened.pending.is_none();
+        let guard = CreatedGuard::new(named_now.then(|| req.path.clone()));
+        let pending = opened.pending;
         let fd = opened.fd;
         let mut warnings = Vec::new();
 
@@ -195,12 +243,15 @@ impl FileBacking {
             .noreserve(!req.reserve)
             .sync(req.sync)
             .pmem(req.pmem);
-        let mapping = Mapping::new(request).map_err(|e| match truncate_error {
-            Some(_) => FileError::AfterWarnings {
-                warnings: warnings.clone(),
-                error: Box::new(FileError::Host(e)),
-            },
-            None => FileError::Host(e),
+        let mapping = Mapping::new(request).map_err(|e| {
+            let e = FileError::Host(named_in_error(e, pending.as_ref()));
+            match truncate_error {
+                Some(_) => FileError::AfterWarnings {
+                    warnings: warnings.clone(),
+                    error: Box::new(e),
+                },
+                None => e,
+            }
         })?;
 
         // A regular file that is still too short would SIGBUS on access
@@ -232,21 +283,55 @@ impl FileBacking {
 
         if req.pmem {
             if let MapSyncOutcome::Refused(Errno::OPNOTSUPP) = mapping.map_sync_outcome() {
-                warnings.push(FileWarning::PersistenceUnavailable {
-                    path: fd_path(mapping.fd()),
-                });
+                // QEMU names the file as /proc/self/fd shows it; an
+                // unnamed file shows there as "#ino (deleted)", so say
+                // where it is going to be instead.
+                let path = match &pending {
+                    Some(p) => p.display_path(),
+                    None => fd_path(mapping.fd()),
+                };
+                warnings.push(FileWarning::PersistenceUnavailable { path });
                 warnings.push(FileWarning::NonDaxPmemDeprecated);
             }
         }
 
-        guard.disarm();
         Ok(FileBacking {
             mapping,
             path: req.path.clone(),
             origin: opened.origin,
             rom,
             warnings,
+            pending,
+            guard,
+            committed: false,
         })
+    }
+
+    /// Declares the backend complete: an unnamed file that
+    /// [`FileBacking::prepare`] created gets its name now (`linkat`), and a
+    /// file created under its name is kept from here on. Does nothing for
+    /// existing and temporary files, nor a second time.
+    ///
+    /// Fails with [`FileError::Name`] when the name cannot be given; with
+    /// `EEXIST` when another process created a file under that name in the
+    /// meantime, which is then left untouched. The backing stays
+    /// uncommitted: drop or [`FileBacking::abandon`] it.
+    pub fn commit(&mut self) -> Result<(), FileError> {
+        if self.committed {
+            return Ok(());
+        }
+        if let Some(pending) = &self.pending {
+            pending.link(self.mapping.fd())?;
+            self.pending = None;
+        }
+        self.guard.disarm();
+        self.committed = true;
+        Ok(())
+    }
+
+    /// Whether [`FileBacking::commit`] has succeeded.
+    pub fn committed(&self) -> bool {
+        self.committed
     }
 
     /// The mapping.
@@ -254,7 +339,8 @@ impl FileBacking {
         &self.mapping
     }
 
-    /// Gives up the file information and keeps the mapping.
+    /// Gives up the file information and keeps the mapping. A file created
+    /// by an uncommitted backing never gets its name (or loses it).
     pub fn into_mapping(self) -> Mapping {
         self.mapping
     }
@@ -269,7 +355,7 @@ impl FileBacking {
         self.origin
     }
 
-    /// True when the file was created by [`FileBacking::open_and_map`].
+    /// True when the file was created by [`FileBacking::prepare`].
     pub fn created(&self) -> bool {
         self.origin == FileOrigin::Created
     }
@@ -304,14 +390,76 @@ impl FileBacking {
 
     /// Tears the backend down after a later setup step failed (madvise,
     /// NUMA binding, preallocation): unmaps, closes, and removes the file
-    /// if it was created by us. Dropping a `FileBacking` instead keeps
-    /// the file, as a successfully created backend does.
+    /// if it was created by us. Dropping a committed `FileBacking` instead
+    /// keeps the file, as a successfully created backend does; dropping an
+    /// uncommitted one leaves no created file either.
     pub fn abandon(self) {
-        let created = self.created();
+        let remove = self.created() && self.committed;
         let path = self.path;
         drop(self.mapping);
-        if created {
+        // Uncommitted, the file either has no name or is removed by the
+        // guard: never unlink the name here then, it may be someone
+        // else's file (a failed commit).
+        drop(self.guard);
+        if remove {
             let _ = rustix::fs::unlink(&path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The path for file systems without `O_TMPFILE`, reached on any file
+    //! system through [`Tmpfile::Never`]: none of the file systems that
+    //! can be mounted here refuses `O_TMPFILE` and still maps files.
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use qom_test_support::TempDir;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn without_tmpfile_the_file_is_named_at_once_and_removed_unless_committed() {
+        let dir = TempDir::new_in("/tmp");
+        let path = dir.join("guest-ram");
+        let req = FileMapRequest::new("mem0", &path, 1 << 20);
+
+        let b = FileBacking::prepare_with(&req, Tmpfile::Never).unwrap();
+        assert_eq!(b.origin(), FileOrigin::Created);
+        assert!(path.exists(), "named before commit: today's behaviour");
+        assert_eq!(mode(&path), 0o600);
+        drop(b);
+        assert!(!path.exists(), "dropped uncommitted: removed");
+
+        let b = FileBacking::prepare_with(&req, Tmpfile::Never).unwrap();
+        b.abandon();
+        assert!(!path.exists(), "abandoned uncommitted: removed");
+
+        let mut b = FileBacking::prepare_with(&req, Tmpfile::Never).unwrap();
+        b.commit().unwrap();
+        assert!(b.committed());
+        drop(b);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 20);
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn with_tmpfile_the_file_has_no_name_until_commit() {
+        let dir = TempDir::new_in("/tmp");
+        let path = dir.join("guest-ram");
+        let req = FileMapRequest::new("mem0", &path, 1 << 20);
+        let mut b = FileBacking::prepare_with(&req, Tmpfile::Try).unwrap();
+        assert!(b.pending.is_some(), "/tmp supports O_TMPFILE");
+        assert!(!path.exists());
+        b.commit().unwrap();
+        assert!(path.exists());
+        b.commit().unwrap();
+        drop(b);
+        assert_eq!(mode(&path), 0o600);
     }
 }

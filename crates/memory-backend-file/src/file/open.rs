@@ -1,21 +1,30 @@
 //! Opening the backing file the way QEMU's `file_ram_open` does, and
 //! finding its size.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use memory_backend::host::Errno;
-use rustix::fs::{FileType, Mode, OFlags, SeekFrom};
+use memory_backend::host::{fd_path, Errno};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, SeekFrom, CWD};
 
 use super::error::{FileError, EACCES_HINT};
+
+/// The mode of every file we create: guest memory is nobody else's
+/// business (QEMU creates `0644`, which the umask usually leaves readable
+/// by every local user). An operator who wants another mode creates the
+/// file beforehand; an existing file is used as it is.
+pub(crate) const CREATED_MODE: u32 = 0o600;
 
 /// How the backing file came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileOrigin {
     /// `mem-path` named an existing file (or device).
     Existing,
-    /// `mem-path` did not exist and was created (0644). Removed again if
-    /// setting up the backend fails.
+    /// `mem-path` did not exist and was created (mode `0600`). Where the
+    /// file system allows it, the file is created unnamed and only gets
+    /// its name once the backend is complete; otherwise it is named at
+    /// once and removed again if setting up the backend fails.
     Created,
     /// `mem-path` is a directory: an unnamed temporary file in it, gone
     /// when the backend goes.
@@ -34,7 +43,7 @@ impl CreatedGuard {
     }
 
     /// Keeps the file: setting up succeeded.
-    pub(crate) fn disarm(mut self) {
+    pub(crate) fn disarm(&mut self) {
         self.path = None;
     }
 }
@@ -47,11 +56,64 @@ impl Drop for CreatedGuard {
     }
 }
 
+/// The name an unnamed (`O_TMPFILE`) file will get: `name` in the
+/// directory `dir`, held open so that the link lands in the directory the
+/// file was created in even if that directory is renamed meanwhile.
+#[derive(Debug)]
+pub(crate) struct PendingName {
+    dir: OwnedFd,
+    name: OsString,
+    path: PathBuf,
+}
+
+impl PendingName {
+    /// Gives the unnamed file `fd` its name. Never replaces a file that
+    /// took the name in the meantime: `linkat` fails with `EEXIST` then,
+    /// and the other file is left as it is.
+    pub(crate) fn link(&self, fd: BorrowedFd<'_>) -> Result<(), FileError> {
+        // Through /proc, linkat needs no privilege; AT_EMPTY_PATH would
+        // need CAP_DAC_READ_SEARCH, so it is only the way out when /proc
+        // is not mounted.
+        let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let linked = match rustix::fs::linkat(
+            CWD,
+            proc_path.as_str(),
+            &self.dir,
+            self.name.as_os_str(),
+            AtFlags::SYMLINK_FOLLOW,
+        ) {
+            Err(Errno::NOENT) if !Path::new("/proc/self/fd").exists() => rustix::fs::linkat(
+                fd,
+                "",
+                &self.dir,
+                self.name.as_os_str(),
+                AtFlags::EMPTY_PATH,
+            ),
+            r => r,
+        };
+        linked.map_err(|errno| FileError::Name {
+            path: self.path.display().to_string(),
+            errno,
+        })
+    }
+
+    /// Where the file will appear, as `/proc/self/fd` would name it once
+    /// linked (for messages that QEMU words with that path).
+    pub(crate) fn display_path(&self) -> String {
+        Path::new(&fd_path(&self.dir))
+            .join(&self.name)
+            .display()
+            .to_string()
+    }
+}
+
 /// An open backing file.
 #[derive(Debug)]
 pub(crate) struct Opened {
     pub(crate) fd: OwnedFd,
     pub(crate) origin: FileOrigin,
+    /// Set for a file created unnamed: the name to give it at the end.
+    pub(crate) pending: Option<PendingName>,
 }
 
 fn open_error(path: &Path, errno: Errno, hint: Option<&'static str>) -> FileError {
@@ -62,14 +124,28 @@ fn open_error(path: &Path, errno: Errno, hint: Option<&'static str>) -> FileErro
     }
 }
 
+/// Whether a missing file may be created unnamed first. Only tests turn
+/// it off, to reach the path taken on file systems without `O_TMPFILE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tmpfile {
+    Try,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Never,
+}
+
 /// Opens `path` read-write (or read-only), creating it when missing and
 /// using an unnamed temporary file when it is a directory. Read-only mode
 /// never creates anything. `region_name` names the temporary file.
+///
+/// A missing file is created unnamed in its directory where the file
+/// system supports `O_TMPFILE` ([`Opened::pending`] then holds its name);
+/// elsewhere it is created under its name at once, as QEMU does.
 pub(crate) fn open_backing(
     path: &Path,
     region_name: &str,
     readonly: bool,
     share: bool,
+    tmpfile: Tmpfile,
 ) -> Result<Opened, FileError> {
     let access = if readonly {
         OFlags::RDONLY
@@ -88,15 +164,22 @@ pub(crate) fn open_backing(
                 return Ok(Opened {
                     fd,
                     origin: FileOrigin::Existing,
+                    pending: None,
                 });
             }
             Err(Errno::NOENT) if !readonly => {
+                if tmpfile == Tmpfile::Try {
+                    if let Some(opened) = create_unnamed(path)? {
+                        return Ok(opened);
+                    }
+                }
                 let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
-                match rustix::fs::open(path, flags, Mode::from_raw_mode(0o644)) {
+                match rustix::fs::open(path, flags, Mode::from_raw_mode(CREATED_MODE)) {
                     Ok(fd) => {
                         return Ok(Opened {
                             fd,
                             origin: FileOrigin::Created,
+                            pending: None,
                         })
                     }
                     // Someone created it meanwhile, or a signal: start over.
@@ -109,6 +192,7 @@ pub(crate) fn open_backing(
                 return Ok(Opened {
                     fd,
                     origin: FileOrigin::Temporary,
+                    pending: None,
                 });
             }
             Err(Errno::EXIST | Errno::INTR) => continue,
@@ -125,11 +209,52 @@ pub(crate) fn open_backing(
     }
 }
 
+/// Creates the file that `path` names as an unnamed `O_TMPFILE` in its
+/// directory. `Ok(None)` when the file system cannot do that (open(2)
+/// lists EOPNOTSUPP, and EISDIR or EINVAL from kernels or file systems
+/// that do not know the flag), so the caller creates it the old way.
+fn create_unnamed(path: &Path) -> Result<Option<Opened>, FileError> {
+    // A path without a last component ("..") cannot be linked by name;
+    // the ordinary create reports what is wrong with it.
+    let Some(name) = path.file_name() else {
+        return Ok(None);
+    };
+    let dir_path = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = rustix::fs::open(
+        dir_path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| open_error(path, e, None))?;
+    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+    loop {
+        match rustix::fs::openat(&dir, ".", flags, Mode::from_raw_mode(CREATED_MODE)) {
+            Ok(fd) => {
+                return Ok(Some(Opened {
+                    fd,
+                    origin: FileOrigin::Created,
+                    pending: Some(PendingName {
+                        dir,
+                        name: name.to_owned(),
+                        path: path.to_owned(),
+                    }),
+                }))
+            }
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => return Ok(None),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(open_error(path, e, None)),
+        }
+    }
+}
+
 /// An unnamed file in `dir`: `O_TMPFILE` where the file system supports
 /// it, otherwise `qemu_back_mem.<name>.XXXXXX` created exclusively and
 /// unlinked at once.
 fn temp_file(dir: &Path, region_name: &str) -> Result<OwnedFd, Errno> {
-    let mode = Mode::from_raw_mode(0o600);
+    let mode = Mode::from_raw_mode(CREATED_MODE);
     if let Ok(fd) = rustix::fs::open(dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, mode) {
         return Ok(fd);
     }
