@@ -78,7 +78,7 @@ const MAPS_COUNTING: [Skip; 2] = [
 
 /// Tests left out of the TSan run, besides [`MAPS_COUNTING`]. With rustix
 /// over libc (see the `--features` in [`run_sanitizer`]) TSan sees every
-/// mapping and maps shadow memory for it, which it never gives back; the
+/// mapping and adds mappings of its own (shadow memory) for them; the
 /// stress tests end by comparing `/proc/self/maps` line counts and fail
 /// (seen: 241 lines before, 340 after, with every buffer and thread check
 /// passed). They run under ASan, valgrind and `cargo xtask ci`.
