@@ -51,3 +51,7 @@ pub use backend::{
     file_info, persist, register, report_warning, FileInfo, SYNC_DESCRIPTION,
     TYPE_MEMORY_BACKEND_FILE,
 };
+
+// Linking this crate is enough for `TypeRegistry::with_linked_types` to
+// know memory-backend-file (and the memory-backend base it brings along).
+qom::register_linked!(register);

@@ -63,6 +63,10 @@ pub fn register(types: &TypeRegistry) -> Result<()> {
     shm::register(types)
 }
 
+// Linking this crate is enough for `TypeRegistry::with_linked_types` to
+// know the three types.
+qom::register_linked!(register);
+
 /// `instance_init` of the memfd and shm types: `share` starts out true
 /// (QEMU's `m->share = true`).
 fn share_by_default(obj: &Object) {

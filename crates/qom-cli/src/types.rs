@@ -4,12 +4,11 @@
 
 use qom::{LinkedError, TypeRegistry};
 
-// memory-backend-file brings memory-backend and thread-context along. The
-// backend crates do not submit themselves, so this binary does it for them;
-// the order of `qom types` follows these names (file before ram).
-qom::register_linked!(memory_backend_file::register);
-// memory-backend-ram, -memfd and -shm.
-qom::register_linked!(memory_backend_ram::register);
+// The backend crates register themselves by being linked (in the order
+// of their module paths: memory-backend-file, then memory-backend-ram); the
+// `use` keeps the linker from leaving them out.
+use memory_backend_file as _;
+use memory_backend_ram as _;
 
 /// A registry with everything linked into this binary.
 pub fn registry() -> Result<TypeRegistry, LinkedError> {

@@ -20,52 +20,52 @@
 //! assert_eq!(tree.qom_get("g0", "text").unwrap(), serde_json::json!("Hi Hi"));
 //! ```
 
-use qom::{Error, TypeInfo, TypeRegistry, UserCreatableClass};
-use std::sync::Arc;
+use qom::{Error, ObjectImpl, ObjectRef, TypeRegistry, UserCreatableImpl};
 
 /// The type this plugin adds.
 pub const TYPE_EXAMPLE_GREETER: &str = "example-greeter";
 
 /// The state of an `example-greeter`.
-#[derive(Default)]
+#[derive(Default, qom::Object)]
+#[qom(
+    name = "example-greeter",
+    interfaces(qom::UserCreatable),
+    property(name = "text", ty = String, get = Greeter::text, description = "The greeting, repeated")
+)]
 struct Greeter {
+    #[property(default = "Hello".to_owned(), description = "The word to say")]
     greeting: String,
+    #[property(
+        locked,
+        default = 1,
+        description = "How many times to say it (at least 1)"
+    )]
     repeat: u64,
+}
+
+impl Greeter {
+    fn text(obj: &mut ObjectRef<'_, Self>) -> qom::Result<String> {
+        let s = obj.state();
+        Ok(vec![s.greeting.as_str(); s.repeat as usize].join(" "))
+    }
+}
+
+impl ObjectImpl for Greeter {}
+
+impl UserCreatableImpl for Greeter {
+    // Class data is found by TypeId: that this hook runs in a host proves
+    // the plugin's copy of qom agrees with the host's.
+    fn complete(obj: &mut ObjectRef<'_, Self>) -> qom::Result<()> {
+        if obj.state().repeat == 0 {
+            return Err(Error::generic("example-greeter: repeat must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 /// Registers `example-greeter`; the plugin's entry point calls it.
 pub fn register(types: &TypeRegistry) -> qom::Result<()> {
-    types.register(
-        TypeInfo::new(TYPE_EXAMPLE_GREETER)
-            .parent(qom::TYPE_OBJECT)
-            .interface_impl(qom::TYPE_USER_CREATABLE)
-            .state::<Greeter>()
-            .class_init(|c| {
-                c.field("greeting", |s: &mut Greeter| &mut s.greeting)
-                    .default("Hello".to_owned())
-                    .description("The word to say");
-                c.field("repeat", |s: &mut Greeter| &mut s.repeat)
-                    .default(1)
-                    .locked()
-                    .description("How many times to say it (at least 1)");
-                c.property::<String>("text")
-                    .description("The greeting, repeated")
-                    .getter(|obj| {
-                        let s = obj.state::<Greeter>();
-                        let words = vec![s.greeting.as_str(); s.repeat as usize];
-                        Ok(words.join(" "))
-                    });
-                // Class data is found by TypeId: that this hook runs in a
-                // host proves the plugin's copy of qom agrees with it.
-                c.data_mut::<UserCreatableClass>().complete = Some(Arc::new(|obj| {
-                    if obj.state::<Greeter>().repeat == 0 {
-                        return Err(Error::generic("example-greeter: repeat must be at least 1"));
-                    }
-                    Ok(())
-                }));
-                Ok(())
-            }),
-    )
+    types.register_type::<Greeter>()
 }
 
 qom::plugin_entry!(register);

@@ -9,10 +9,38 @@
 //! in QEMU's JSON shapes. Values travel through serde: getters produce
 //! JSON, setters take strict JSON (QMP) or keyval strings (`-object`).
 //!
-//! A type is usually declared with `#[derive(qom::Object)]` on its state
-//! struct and typed hooks ([`ObjectImpl`], [`UserCreatableImpl`]); see the
-//! example on [`ObjectImpl`] and `docs/defining-types.md`. The registration
-//! underneath, shown here, is also open to types built at run time:
+//! A type is declared with `#[derive(qom::Object)]` on its state struct
+//! and typed hooks ([`ObjectImpl`], [`UserCreatableImpl`]); see
+//! `docs/defining-types.md`:
+//!
+//! ```
+//! use qom::{ObjectImpl, ObjectTree, TypeRegistry, UserCreatableImpl};
+//! use serde_json::json;
+//!
+//! #[derive(Default, qom::Object)]
+//! #[qom(name = "counter", interfaces(qom::UserCreatable))]
+//! struct Counter {
+//!     #[property(locked, description = "First value")]
+//!     start: u64,
+//!     #[property(default = 1)]
+//!     step: u64,
+//! }
+//! impl ObjectImpl for Counter {}
+//! impl UserCreatableImpl for Counter {}
+//!
+//! let types = TypeRegistry::with_builtins();
+//! types.register_type::<Counter>()?;
+//! let tree = ObjectTree::new(types)?;
+//! tree.object_add_str("counter,id=c0,start=0x10")?;            // keyval, as -object takes it
+//! assert_eq!(tree.qom_get("/objects/c0", "start")?, json!(16)); // JSON out, as qom-get gives it
+//! tree.qom_set("c0", "step", &json!(2))?;                       // strict JSON in, as qom-set takes it
+//! let err = tree.qom_set("c0", "start", &json!(1)).unwrap_err();
+//! assert_eq!(err.to_string(), "cannot change property 'start' of counter");
+//! tree.object_del("c0")?;
+//! # Ok::<(), qom::Error>(())
+//! ```
+//!
+//! The registration underneath is also open to types built at run time:
 //!
 //! ```
 //! use qom::{ObjectTree, TypeInfo, TypeRegistry, UserCreatableClass};
