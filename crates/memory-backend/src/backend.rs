@@ -51,21 +51,20 @@ use crate::thread_context;
 /// The QOM type name.
 pub const TYPE_MEMORY_BACKEND: &str = "memory-backend";
 
-qom::qom_enum! {
-    /// The NUMA policy of a memory backend (QAPI's `HostMemPolicy`), the
-    /// type of the `policy` property.
-    #[derive(Default)]
-    pub enum HostMemPolicy: "HostMemPolicy" {
-        /// The process's default policy; `host-nodes` must be empty.
-        #[default]
-        Default = "default",
-        /// Prefer the nodes in `host-nodes`.
-        Preferred = "preferred",
-        /// Only the nodes in `host-nodes`.
-        Bind = "bind",
-        /// Interleave over the nodes in `host-nodes`.
-        Interleave = "interleave",
-    }
+/// The NUMA policy of a memory backend (QAPI's `HostMemPolicy`), the type
+/// of the `policy` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, qom::Enum)]
+#[qom(name = "HostMemPolicy")]
+pub enum HostMemPolicy {
+    /// The process's default policy; `host-nodes` must be empty.
+    #[default]
+    Default,
+    /// Prefer the nodes in `host-nodes`.
+    Preferred,
+    /// Only the nodes in `host-nodes`.
+    Bind,
+    /// Interleave over the nodes in `host-nodes`.
+    Interleave,
 }
 
 impl From<HostMemPolicy> for host::HostMemPolicy {
