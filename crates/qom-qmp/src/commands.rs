@@ -10,6 +10,7 @@
 //! Handlers validate their own arguments; [`check_arguments`] does that with
 //! QEMU's messages for the common cases.
 
+use crate::schema::{self, CommandSchema, ObjectType};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -41,6 +42,8 @@ pub enum RegisterError {
     Duplicate(String),
     /// The name is empty or contains characters a QMP command name cannot have.
     InvalidName(String),
+    /// A schema was given for a command that is not in the table.
+    NotFound(String),
 }
 
 impl fmt::Display for RegisterError {
@@ -48,16 +51,33 @@ impl fmt::Display for RegisterError {
         match self {
             RegisterError::Duplicate(n) => write!(f, "command '{n}' is already registered"),
             RegisterError::InvalidName(n) => write!(f, "'{n}' is not a valid command name"),
+            RegisterError::NotFound(n) => write!(f, "command '{n}' is not registered"),
         }
     }
 }
 
 impl std::error::Error for RegisterError {}
 
+/// Computes a command's schema when `query-qmp-schema` is asked, for
+/// commands whose arguments depend on the registry (`object-add`).
+pub type SchemaFn = Arc<dyn Fn() -> Result<CommandSchema, qom::Error> + Send + Sync>;
+
+/// A declared schema: fixed, or computed at call time.
+#[derive(Clone)]
+enum SchemaSource {
+    Fixed(CommandSchema),
+    Computed(SchemaFn),
+}
+
 /// The set of commands a server offers. Shared between connections
 /// (wrap it in an `Arc`); commands may be added at any time.
 pub struct Commands {
     table: RwLock<BTreeMap<String, Entry>>,
+    /// What `query-qmp-schema` reports per command; commands missing here
+    /// are reported as [`CommandSchema::undeclared`].
+    schemas: RwLock<BTreeMap<String, SchemaSource>>,
+    /// The events the server may send, with their `data`.
+    events: RwLock<BTreeMap<String, ObjectType>>,
 }
 
 impl fmt::Debug for Commands {
@@ -87,8 +107,71 @@ impl Commands {
         ] {
             table.insert(name.to_owned(), Entry::Builtin(b));
         }
+        let mut events = BTreeMap::new();
+        // The session sends it for `quit`.
+        events.insert("SHUTDOWN".to_owned(), schema::shutdown_event());
         Commands {
             table: RwLock::new(table),
+            schemas: RwLock::new(BTreeMap::new()),
+            events: RwLock::new(events),
+        }
+    }
+
+    /// Declares what a registered command takes and answers, for
+    /// `query-qmp-schema`.
+    pub fn describe(&self, name: &str, schema: CommandSchema) -> Result<(), RegisterError> {
+        self.set_schema(name, SchemaSource::Fixed(schema))
+    }
+
+    /// Like [`describe`](Self::describe), with a schema computed each time
+    /// `query-qmp-schema` is asked.
+    pub fn describe_with<F>(&self, name: &str, schema: F) -> Result<(), RegisterError>
+    where
+        F: Fn() -> Result<CommandSchema, qom::Error> + Send + Sync + 'static,
+    {
+        self.set_schema(name, SchemaSource::Computed(Arc::new(schema)))
+    }
+
+    fn set_schema(&self, name: &str, source: SchemaSource) -> Result<(), RegisterError> {
+        if !self.contains(name) {
+            return Err(RegisterError::NotFound(name.to_owned()));
+        }
+        self.schemas
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), source);
+        Ok(())
+    }
+
+    /// Declares an event the server may send, with the members of its
+    /// `data`; a later declaration of the same name replaces the earlier.
+    pub fn declare_event(&self, name: &str, data: ObjectType) {
+        self.events
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), data);
+    }
+
+    /// The declared events, sorted by name.
+    pub fn events(&self) -> Vec<(String, ObjectType)> {
+        let events = self.events.read().unwrap_or_else(|e| e.into_inner());
+        events.iter().map(|(n, d)| (n.clone(), d.clone())).collect()
+    }
+
+    /// The schema of a command: the built-ins' own, the declared one, or
+    /// [`CommandSchema::undeclared`].
+    pub fn schema(&self, name: &str) -> Result<CommandSchema, qom::Error> {
+        let source = self
+            .schemas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
+        match source {
+            Some(SchemaSource::Fixed(s)) => Ok(s),
+            // Called without the lock held: the closure may take its own.
+            Some(SchemaSource::Computed(f)) => f(),
+            None => Ok(schema::builtin_schema(name).unwrap_or_else(CommandSchema::undeclared)),
         }
     }
 

@@ -8,6 +8,8 @@
 //!   events, and the per-connection [`Session`];
 //! * [`commands`]: the open command table ([`Commands`]) with the built-in
 //!   `qmp_capabilities`, `query-version`, `query-commands` and `quit`;
+//! * [`schema`]: `query-qmp-schema`, generated from the command table and
+//!   the type registry at call time;
 //! * [`server`]: stdio and Unix-socket transports ([`Server`]).
 //!
 //! # Example
@@ -73,6 +75,7 @@ pub mod commands;
 pub mod json_stream;
 pub mod protocol;
 pub mod qom_commands;
+pub mod schema;
 pub mod server;
 
 pub use commands::{Commands, Handler, RegisterError};

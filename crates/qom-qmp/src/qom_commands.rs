@@ -3,6 +3,7 @@
 //! answering from one [`ObjectTree`].
 
 use crate::commands::{Commands, RegisterError};
+use crate::schema::{self, CommandSchema, ObjectType, SchemaType};
 use qom::{ObjectTree, Props};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -111,11 +112,70 @@ pub fn register_qom_commands(
         t.object_add_args(args)?;
         Ok(Value::Object(Map::new()))
     })?;
-    let t = tree;
+    let t = tree.clone();
     commands.register("object-del", move |args| {
         let a: IdArgs = decode(args)?;
         t.object_del(&a.id)?;
         Ok(Value::Object(Map::new()))
     })?;
-    Ok(())
+    describe_qom_commands(commands, tree)
+}
+
+/// The `query-qmp-schema` declarations of the QOM commands, as QEMU's
+/// `qapi/qom.json` has them; `object-add`'s is computed from the registry
+/// at each call.
+fn describe_qom_commands(commands: &Commands, tree: Arc<ObjectTree>) -> Result<(), RegisterError> {
+    use SchemaType::{Any, Bool, Str};
+    let empty = ObjectType::empty;
+    let type_info = empty()
+        .required("name", Str)
+        .optional("abstract", Bool)
+        .optional("parent", Str);
+    let property_info = empty()
+        .required("name", Str)
+        .required("type", Str)
+        .optional("description", Str)
+        .optional("default-value", Any);
+    let property_value = empty()
+        .required("name", Str)
+        .required("type", Str)
+        .optional("value", Any);
+    let properties_values =
+        empty().required("properties", SchemaType::array(property_value.into()));
+    let path = || empty().required("path", Str);
+    for (name, args, ret) in [
+        (
+            "qom-list-types",
+            empty()
+                .optional("implements", Str)
+                .optional("abstract", Bool),
+            SchemaType::array(type_info.into()),
+        ),
+        (
+            "qom-list-properties",
+            empty().required("typename", Str),
+            SchemaType::array(property_info.clone().into()),
+        ),
+        ("qom-list", path(), SchemaType::array(property_info.into())),
+        ("qom-get", path().required("property", Str), Any),
+        (
+            "qom-set",
+            path().required("property", Str).required("value", Any),
+            empty().into(),
+        ),
+        (
+            "qom-list-get",
+            empty().required("paths", SchemaType::array(Str)),
+            SchemaType::array(properties_values.into()),
+        ),
+        ("object-del", empty().required("id", Str), empty().into()),
+    ] {
+        commands.describe(name, CommandSchema::new(args, ret))?;
+    }
+    commands.describe_with("object-add", move || {
+        Ok(CommandSchema::new(
+            schema::object_add_arguments(tree.types())?,
+            ObjectType::empty().into(),
+        ))
+    })
 }
