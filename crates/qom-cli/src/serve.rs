@@ -19,7 +19,32 @@ pub fn commands(tree: &Arc<ObjectTree>) -> Result<Arc<Commands>, String> {
                 .map_err(|e| qom::Error::generic(e.to_string()))
         })
         .map_err(|e| e.to_string())?;
-    Ok(Arc::new(commands))
+    commands
+        .describe("query-memdev", memdev_schema())
+        .map_err(|e| e.to_string())?;
+    let commands = Arc::new(commands);
+    qom_qmp::schema::register_query_qmp_schema(&commands).map_err(|e| e.to_string())?;
+    Ok(commands)
+}
+
+/// `query-memdev`'s answer, a list of QEMU's `Memdev`.
+fn memdev_schema() -> qom_qmp::schema::CommandSchema {
+    use qom::EnumType;
+    use qom_qmp::schema::{CommandSchema, ObjectType, SchemaType};
+    let memdev = ObjectType::empty()
+        .optional("id", SchemaType::Str)
+        .required("size", SchemaType::Int)
+        .required("merge", SchemaType::Bool)
+        .required("dump", SchemaType::Bool)
+        .required("prealloc", SchemaType::Bool)
+        .required("share", SchemaType::Bool)
+        .optional("reserve", SchemaType::Bool)
+        .required("host-nodes", SchemaType::array(SchemaType::Int))
+        .required(
+            "policy",
+            SchemaType::enumeration(memory_backend::HostMemPolicy::VALUES),
+        );
+    CommandSchema::new(ObjectType::empty(), SchemaType::array(memdev.into()))
 }
 
 #[derive(serde::Deserialize)]
