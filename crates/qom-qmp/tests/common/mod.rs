@@ -209,7 +209,19 @@ pub fn socket_server(
     let t = std::thread::spawn(move || server.serve_unix(&p));
     for _ in 0..500 {
         // Connectable means our server is up (a stale file may pre-exist).
-        if UnixStream::connect(path).is_ok() {
+        if let Ok(probe) = UnixStream::connect(path) {
+            // The probe is a client like any other until the server has
+            // seen it go: read its greeting (so it was accepted), close it
+            // and wait until it no longer counts, or a test of the client
+            // limit would find one slot taken.
+            probe
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut greeting = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(&probe), &mut greeting)
+                .unwrap();
+            drop(probe);
+            wait_for_clients(&handle, 0);
             return (handle, t);
         }
         std::thread::sleep(Duration::from_millis(5));
