@@ -20,7 +20,7 @@ fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
 /// The end-to-end tests drive `qom` with QEMU's own Python QMP client
 /// (PyPI `qemu.qmp`); install it when it is missing so that this command
 /// works on a fresh machine.
-fn ensure_python_client() -> Result<()> {
+pub(crate) fn ensure_python_client() -> Result<()> {
     let have = Command::new("python3")
         .args(["-c", "import qemu.qmp"])
         .status()

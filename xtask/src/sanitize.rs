@@ -441,7 +441,9 @@ fn run_sanitizer(tool: Tool, opts: &Options, root: &Path) -> Result<Outcome> {
         );
     }
 
-    ensure_python_client();
+    // The end-to-end test needs the Python QMP client; a failed install
+    // is left to that test to report.
+    let _ = crate::ci::ensure_python_client();
     say(&format!(
         "{name}: running the tests (log: {})",
         dir.join("test.log").display()
@@ -464,31 +466,6 @@ fn run_sanitizer(tool: Tool, opts: &Options, root: &Path) -> Result<Outcome> {
         failed: !ok,
         reports: collect_reports(&reports)?,
     })
-}
-
-/// qom-cli's end-to-end test drives the instrumented `qom` with QEMU's
-/// Python QMP client (PyPI `qemu.qmp`), which `cargo xtask ci` installs when
-/// missing; do the same here so that this task works on its own. A failure
-/// is left to that test to report.
-fn ensure_python_client() {
-    let have = Command::new("python3")
-        .args(["-c", "import qemu.qmp"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        say("installing the Python package qemu.qmp (pip) for the end-to-end test");
-        let _ = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg("qemu.qmp")
-            .status();
-    }
 }
 
 /// Environment of the instrumented processes (children such as `qom`
@@ -598,7 +575,7 @@ fn ensure_valgrind() -> Result<()> {
     if have("valgrind") {
         return Ok(());
     }
-    if !is_root() {
+    if !crate::dax_vm::is_root() {
         bail!("valgrind is missing: install it with `apt-get install --no-install-recommends valgrind`");
     }
     say("installing valgrind (apt-get)");
@@ -621,19 +598,6 @@ fn ensure_valgrind() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Effective uid 0, read from /proc (xtask has no libc binding; the same
-/// helper in dax_vm is private to that module).
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// One test binary cargo built, with the directory cargo runs it in.

@@ -45,38 +45,12 @@ use qom::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::host::{self, HostError, Mapping, MAX_NODES};
+pub use crate::host::HostMemPolicy;
+use crate::host::{HostError, Mapping, MAX_NODES};
 use crate::thread_context;
 
 /// The QOM type name.
 pub const TYPE_MEMORY_BACKEND: &str = "memory-backend";
-
-/// The NUMA policy of a memory backend (QAPI's `HostMemPolicy`), the type
-/// of the `policy` property.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, qom::Enum)]
-#[qom(name = "HostMemPolicy")]
-pub enum HostMemPolicy {
-    /// The process's default policy; `host-nodes` must be empty.
-    #[default]
-    Default,
-    /// Prefer the nodes in `host-nodes`.
-    Preferred,
-    /// Only the nodes in `host-nodes`.
-    Bind,
-    /// Interleave over the nodes in `host-nodes`.
-    Interleave,
-}
-
-impl From<HostMemPolicy> for host::HostMemPolicy {
-    fn from(p: HostMemPolicy) -> Self {
-        match p {
-            HostMemPolicy::Default => host::HostMemPolicy::Default,
-            HostMemPolicy::Preferred => host::HostMemPolicy::Preferred,
-            HostMemPolicy::Bind => host::HostMemPolicy::Bind,
-            HostMemPolicy::Interleave => host::HostMemPolicy::Interleave,
-        }
-    }
-}
 
 /// Guest RAM as a subclass's `alloc` hook produced it: a [`Mapping`] plus
 /// whatever the subclass keeps alongside (a file backend keeps its file's
@@ -711,9 +685,7 @@ fn setup(obj: &Object, mapping: &Mapping) -> Result<()> {
     if !dump {
         let _ = mapping.set_dump(false);
     }
-    mapping
-        .bind_numa(policy.into(), &nodes)
-        .map_err(host_error)?;
+    mapping.bind_numa(policy, &nodes).map_err(host_error)?;
     if prealloc_on {
         prealloc(mapping, threads, context.as_ref())?;
     }

@@ -9,6 +9,8 @@ mod elf;
 mod util;
 mod vm;
 
+pub(crate) use util::is_root;
+
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,6 +1,7 @@
 //! NUMA binding of guest RAM (`policy` and `host-nodes`, QEMU's checks and
 //! `mbind(2)` call).
 
+use qom::EnumType;
 use rustix::io::Errno;
 
 use super::error::HostError;
@@ -17,10 +18,12 @@ const MPOL_PREFERRED_MANY: i32 = 5;
 const MPOL_MF_STRICT: u32 = 1;
 const MPOL_MF_MOVE: u32 = 2;
 
-/// The NUMA policy of a memory backend (QAPI `HostMemPolicy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// The NUMA policy of a memory backend (QAPI `HostMemPolicy`), also the
+/// type of the backend's `policy` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, qom::Enum)]
+#[qom(name = "HostMemPolicy")]
 pub enum HostMemPolicy {
-    /// The process's default policy.
+    /// The process's default policy; `host-nodes` must be empty.
     #[default]
     Default,
     /// Prefer the given nodes (upgraded to `MPOL_PREFERRED_MANY` where the
@@ -33,16 +36,6 @@ pub enum HostMemPolicy {
 }
 
 impl HostMemPolicy {
-    /// The name QEMU uses (`default`, `preferred`, `bind`, `interleave`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostMemPolicy::Default => "default",
-            HostMemPolicy::Preferred => "preferred",
-            HostMemPolicy::Bind => "bind",
-            HostMemPolicy::Interleave => "interleave",
-        }
-    }
-
     fn mode(self) -> i32 {
         match self {
             HostMemPolicy::Default => MPOL_DEFAULT,
