@@ -44,7 +44,7 @@ use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -131,9 +131,7 @@ fn run_child(name: &str, dirs: &[&Path]) {
 
 /// What the threads of one run share.
 struct Run {
-    until: Instant,
-    stop: AtomicBool,
-    problems: Mutex<Vec<String>>,
+    common: support::StressRun,
     buffers: AtomicU64,
     threads: AtomicU64,
 }
@@ -141,33 +139,17 @@ struct Run {
 impl Run {
     fn new(length: Duration) -> Run {
         Run {
-            until: Instant::now() + length,
-            stop: AtomicBool::new(false),
-            problems: Mutex::new(Vec::new()),
+            common: support::StressRun::new(length),
             buffers: AtomicU64::new(0),
             threads: AtomicU64::new(0),
         }
     }
+}
 
-    fn going(&self) -> bool {
-        !self.stop.load(Ordering::Relaxed) && Instant::now() < self.until
-    }
-
-    /// Records a problem and stops every thread of the run.
-    fn fail(&self, msg: String) {
-        eprintln!("PROBLEM: {msg}");
-        self.problems
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(msg);
-        self.stop.store(true, Ordering::Relaxed);
-    }
-
-    fn problems(&self) -> Vec<String> {
-        self.problems
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+impl std::ops::Deref for Run {
+    type Target = support::StressRun;
+    fn deref(&self) -> &support::StressRun {
+        &self.common
     }
 }
 
@@ -416,7 +398,7 @@ fn stress(
             }
             cycles += 1;
         }
-        run.stop.store(true, Ordering::Relaxed);
+        run.finish();
     });
     println!(
         "{name}: {cycles} backend cycles, {} buffers and {} threads checked in {:.1?}",

@@ -31,7 +31,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -198,25 +198,15 @@ impl Qmp {
 
 /// What the client threads share.
 struct Run {
-    until: Instant,
-    stop: AtomicBool,
-    problems: Mutex<Vec<String>>,
+    common: support::StressRun,
     cycles: AtomicU64,
     connections: AtomicU64,
 }
 
-impl Run {
-    fn going(&self) -> bool {
-        !self.stop.load(Ordering::Relaxed) && Instant::now() < self.until
-    }
-
-    fn fail(&self, msg: String) {
-        eprintln!("PROBLEM: {msg}");
-        self.problems
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(msg);
-        self.stop.store(true, Ordering::Relaxed);
+impl std::ops::Deref for Run {
+    type Target = support::StressRun;
+    fn deref(&self) -> &support::StressRun {
+        &self.common
     }
 }
 
@@ -335,9 +325,7 @@ fn object_add_and_connections_from_several_clients() {
     let mut server = Server::start(socket.clone(), work.join("qom.log"));
     let length = support::stress_duration(Duration::from_secs(12));
     let run = Run {
-        until: Instant::now() + length,
-        stop: AtomicBool::new(false),
-        problems: Mutex::new(Vec::new()),
+        common: support::StressRun::new(length),
         cycles: AtomicU64::new(0),
         connections: AtomicU64::new(0),
     };
@@ -366,7 +354,7 @@ fn object_add_and_connections_from_several_clients() {
         run.connections.load(Ordering::Relaxed),
         started.elapsed()
     );
-    let problems = run.problems.into_inner().unwrap_or_else(|e| e.into_inner());
+    let problems = run.problems();
     if !problems.is_empty() {
         let how = match server.wait(Duration::from_millis(500)) {
             Some(status) => format!("the server {}", server.describe(status)),

@@ -281,3 +281,50 @@ pub fn ext4_or_xfs_dir() -> Result<TempDir, String> {
     }
     Err("this test needs /var/tmp or /tmp on ext4 or xfs".to_owned())
 }
+
+/// What every thread of a bounded stress run shares: when it ends (a
+/// deadline, or the first problem), and the problems found.
+pub struct StressRun {
+    until: std::time::Instant,
+    stop: std::sync::atomic::AtomicBool,
+    problems: std::sync::Mutex<Vec<String>>,
+}
+
+impl StressRun {
+    /// A run that lasts `length` unless a problem ends it first.
+    pub fn new(length: std::time::Duration) -> StressRun {
+        StressRun {
+            until: std::time::Instant::now() + length,
+            stop: std::sync::atomic::AtomicBool::new(false),
+            problems: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether the threads should go on.
+    pub fn going(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed) && std::time::Instant::now() < self.until
+    }
+
+    /// Ends the run for every thread.
+    pub fn finish(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Records a problem and ends the run for every thread.
+    pub fn fail(&self, msg: String) {
+        eprintln!("PROBLEM: {msg}");
+        self.problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(msg);
+        self.finish();
+    }
+
+    /// The problems recorded so far.
+    pub fn problems(&self) -> Vec<String> {
+        self.problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
