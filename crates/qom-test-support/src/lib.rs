@@ -113,6 +113,24 @@ pub fn thread_count() -> usize {
         .unwrap_or(0)
 }
 
+/// The thread count once threads that were joined have left
+/// `/proc/self/task`, or after 10 s if more than `expected` remain.
+///
+/// `pthread_join` returns when the kernel clears the thread's id, which
+/// happens early in its exit; the task is reaped, and leaves
+/// `/proc/self/task`, a little later. A count taken right after a join can
+/// still include the thread, so a leak check waits for it to settle.
+pub fn settled_thread_count(expected: usize) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let n = thread_count();
+        if n <= expected || std::time::Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// `$NAME` as a directory when the tests run inside the dax-vm guest
 /// (which sets `DAX_DIR` and `NODAX_DIR`); `None`, with a note, elsewhere.
 pub fn guest_dir(name: &str) -> Option<PathBuf> {
