@@ -122,5 +122,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    crate::soak::ci()?;
+    crate::fuzz::ci()?;
     Ok(())
 }

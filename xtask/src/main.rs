@@ -4,7 +4,9 @@ mod artifacts;
 mod bench;
 mod ci;
 mod dax_vm;
+mod fuzz;
 mod sanitize;
+mod soak;
 
 use anyhow::{bail, Result};
 
@@ -16,7 +18,9 @@ fn main() -> Result<()> {
         "bench" => bench::run(&rest),
         "ci" => ci::run(&rest),
         "dax-vm" => dax_vm::run(&rest),
+        "fuzz" => fuzz::run(&rest),
         "sanitize" => sanitize::run(&rest),
+        "soak" => soak::run(&rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -35,6 +39,8 @@ fn print_help() {
          bench NAME [OPTIONS]    whole-process benchmarks (`bench help` lists them)\n  \
          ci                      fmt check, clippy -D warnings, tests, docs (what CI runs)\n  \
          dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n  \
-         sanitize [asan|tsan|valgrind|all]  tests under ASan/TSan (nightly) and valgrind; not in CI\n"
+         fuzz [--seconds N] [TARGET...]  run the libFuzzer targets of fuzz/ (nightly)\n  \
+         sanitize [asan|tsan|valgrind|all]  tests under ASan/TSan (nightly) and valgrind; not in CI\n  \
+         soak [--seconds N]      eight QMP clients against one qom server\n"
     );
 }
