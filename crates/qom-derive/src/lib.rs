@@ -82,6 +82,7 @@
 //! | `get = path` | `fn(&mut ObjectRef<Self>) -> qom::Result<V>` instead of reading the field |
 //! | `set = path` | `fn(&mut ObjectRef<Self>, V) -> qom::Result<()>` instead of storing into the field |
 //! | `link = "type"` / `link = Path` | a `link<type>` property on a `qom::Link` field |
+//! | `child` | a `child<T>` property on a `qom::Child<T>` field: every instance gets a new `T` at creation, before its `instance_init` |
 //!
 //! Every derived type also needs `impl qom::ObjectImpl for T {}` (its
 //! hooks), and `impl qom::UserCreatableImpl for T {}` when it lists

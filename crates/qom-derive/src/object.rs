@@ -46,6 +46,7 @@ struct Prop {
     get: Slot<Path>,
     set: Slot<Path>,
     link: Slot<TypeRef>,
+    child: Slot<()>,
 }
 
 pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
@@ -161,6 +162,7 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
     let mut seen: Vec<String> = Vec::new();
     for prop in &props {
         check_prop(prop, &mut errors);
+        check_child(prop, &mut errors);
         let pname = prop_name(prop);
         if seen.contains(&pname) {
             errors.push(Error::new(
@@ -301,13 +303,14 @@ fn parse_prop_key(meta: &ParseNestedMeta<'_>, p: &mut Prop) -> Result<()> {
             let target = parse_type_ref(meta)?;
             p.link.set(meta, target)
         }
+        "child" if !computed => flag(meta, &mut p.child),
         _ => {
             let expected = if computed {
                 "name, ty, description, default, locked, lock_checked_first, qom_type, \
                  required, get, set"
             } else {
                 "rename, ty, description, default, locked, lock_checked_first, read_only, \
-                 write_only, qom_type, required, get, set, link"
+                 write_only, qom_type, required, get, set, link, child"
             };
             Err(meta.error(format!(
                 "unknown key `{key}` in a property declaration; expected one of: {expected}"
@@ -412,7 +415,7 @@ fn check_prop(p: &Prop, errors: &mut Errors) {
             "`lock_checked_first` needs `locked`",
         );
     }
-    if p.link.is_set() {
+    if p.link.is_set() && !p.child.is_set() {
         let why = "a `link` property reads and writes its `qom::Link` field itself";
         for span in [
             p.get.span(),
@@ -425,6 +428,30 @@ fn check_prop(p: &Prop, errors: &mut Errors) {
         ] {
             conflict(errors, span, why);
         }
+    }
+}
+
+fn check_child(p: &Prop, errors: &mut Errors) {
+    if !p.child.is_set() {
+        return;
+    }
+    let why = "a `child` property is created with the object and holds it: \
+               besides `child` it takes only `rename`";
+    for span in [
+        p.get.span(),
+        p.set.span(),
+        p.default.span(),
+        p.qom_type.span(),
+        p.read_only.span(),
+        p.write_only.span(),
+        p.ty.span(),
+        p.locked.span(),
+        p.lock_first.span(),
+        p.required.span(),
+        p.description.span(),
+        p.link.span(),
+    ] {
+        conflict(errors, span, why);
     }
 }
 
@@ -466,6 +493,11 @@ fn generate(input: &DeriveInput, c: &Container, name: &LitStr, props: &[Prop]) -
         TypeRef::Name(_) => None,
     });
     let declarations = props.iter().map(|p| declare(ident, p));
+    let child_types = props.iter().filter(|p| p.child.is_set()).filter_map(|p| {
+        p.field
+            .as_ref()
+            .map(|(_, ty)| quote_spanned!(ty.span()=> <#ty as ::qom::ChildField>::TYPE_NAME))
+    });
     let user_class_init = c
         .class_init
         .get()
@@ -494,6 +526,7 @@ fn generate(input: &DeriveInput, c: &Container, name: &LitStr, props: &[Prop]) -
             const PARENT: &'static str = #parent_name;
             const ABSTRACT: bool = #is_abstract;
             const INTERFACES: &'static [&'static str] = &[#(#interfaces),*];
+            const CHILD_TYPES: &'static [&'static str] = &[#(#child_types),*];
 
             fn class_init(class: &mut ::qom::ClassBuilder<'_>) -> ::qom::Result<()> {
                 #(#declarations)*
@@ -544,6 +577,12 @@ fn declare(owner: &Ident, p: &Prop) -> TokenStream {
     }
     if let Some(d) = p.default.get() {
         options.extend(quote_spanned!(d.span()=> .default(#d)));
+    }
+
+    if let (true, Some((field, ty))) = (p.child.is_set(), &p.field) {
+        return quote_spanned! {ty.span()=>
+            class.child::<#owner, _>(#name, |s: &mut #owner| -> &mut #ty { &mut s.#field });
+        };
     }
 
     if let (Some(target), Some((field, _))) = (p.link.get(), &p.field) {

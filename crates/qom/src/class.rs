@@ -1,10 +1,12 @@
 //! Classes: the built, immutable description of a type, and the builder a
 //! type's `class_init` fills.
 
+use crate::child::{Child, ChildDecl};
 use crate::error::{Error, LockStyle, Result};
 use crate::object::Object;
 use crate::property::{Property, PropertyKind, PropertyType, TypedGet, TypedSet};
 use crate::type_info::{FinalizeFn, InstanceFn, StateDecl};
+use crate::typed::StaticType;
 use crate::value::Input;
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -80,6 +82,8 @@ pub(crate) struct Level {
     pub(crate) instance_init: Option<InstanceFn>,
     pub(crate) instance_post_init: Option<InstanceFn>,
     pub(crate) finalize: Option<FinalizeFn>,
+    /// The children this level's `class_init` declared.
+    pub(crate) children: Vec<ChildDecl>,
 }
 
 /// A built class: ancestry, interfaces, the flattened property table and
@@ -183,6 +187,20 @@ pub struct ClassBuilder<'a> {
     pub(crate) properties: &'a mut IndexMap<Arc<str>, Arc<Property>>,
     pub(crate) data: &'a mut HashMap<TypeId, Box<dyn ClassData>>,
     pub(crate) error: Option<Error>,
+    /// Where declared children go, and how their classes are found: set
+    /// for a `class_init`, absent for instance-property declarations.
+    pub(crate) children: Option<Children<'a>>,
+}
+
+/// The part of a [`ClassBuilder`] that declares children.
+pub(crate) struct Children<'a> {
+    /// This level's declarations.
+    pub(crate) decls: &'a mut Vec<ChildDecl>,
+    /// Names of the children declared by ancestors.
+    pub(crate) inherited: Vec<Arc<str>>,
+    /// Builds (under the registry's build lock, which the caller holds)
+    /// the class of a child type.
+    pub(crate) resolve: &'a mut dyn FnMut(&str) -> Result<Arc<Class>>,
 }
 
 impl<'a> ClassBuilder<'a> {
@@ -328,6 +346,99 @@ impl<'a> ClassBuilder<'a> {
             class: self,
             prop: Some(prop),
         }
+    }
+
+    /// Declares a child of type `T` that every instance gets at creation,
+    /// as property `name` of type `child<T>`, stored in a
+    /// [`Child`](crate::Child) field of state `S`. The child is created
+    /// (with its defaults and its own children) before this level's
+    /// `instance_init` runs, so that hook can configure it.
+    ///
+    /// `T`'s class is built with this one: an unknown child type or a
+    /// chain of children that loops fails this class, not the first
+    /// object-add. A type whose registration may be built before `T` is
+    /// loaded (a child from a lazy module) lists it with
+    /// [`TypeInfo::child_type`](crate::TypeInfo::child_type); the derive
+    /// does that itself.
+    ///
+    /// ```
+    /// use qom::{Child, TypeInfo, TypeRegistry};
+    /// #[derive(Default)]
+    /// struct Sensor { reading: u32 }
+    /// #[derive(Default)]
+    /// struct Board { sensor: Child<Sensor> }
+    /// impl qom::StaticType for Sensor { const TYPE_NAME: &'static str = "sensor"; }
+    ///
+    /// let types = TypeRegistry::with_builtins();
+    /// types.register(TypeInfo::new("sensor").parent("object").state::<Sensor>().class_init(|c| {
+    ///     c.field("reading", |s: &mut Sensor| &mut s.reading);
+    ///     Ok(())
+    /// }))?;
+    /// types.register(TypeInfo::new("board").parent("object").state::<Board>().class_init(|c| {
+    ///     c.child("sensor", |s: &mut Board| &mut s.sensor);
+    ///     Ok(())
+    /// }))?;
+    /// let board = types.new_object("board")?;
+    /// assert_eq!(board.property("sensor").unwrap().qom_type(), "child<sensor>");
+    /// board.state::<Board>().sensor.state().unwrap().reading = 7;
+    /// assert_eq!(board.child("sensor").unwrap().get("reading")?, serde_json::json!(7));
+    /// # Ok::<(), qom::Error>(())
+    /// ```
+    pub fn child<S, T>(
+        &mut self,
+        name: &str,
+        access: impl Fn(&mut S) -> &mut Child<T> + Send + Sync + Copy + 'static,
+    ) where
+        S: Any + Send,
+        T: StaticType,
+    {
+        if self.error.is_some() {
+            return;
+        }
+        let owner = self.name;
+        let Some(children) = self.children.as_mut() else {
+            self.error = Some(Error::InvalidRegistration(format!(
+                "child '{name}' of '{owner}': children are declared in class_init"
+            )));
+            return;
+        };
+        let taken = self.properties.contains_key(name)
+            || children.inherited.iter().any(|n| **n == *name)
+            || children.decls.iter().any(|d| *d.name == *name);
+        if name.is_empty() || name.contains('/') {
+            self.error = Some(Error::InvalidRegistration(format!(
+                "property name '{name}' of type '{owner}' is invalid"
+            )));
+            return;
+        }
+        if taken {
+            self.error = Some(Error::DuplicateProperty {
+                name: name.to_owned(),
+                owner_type: owner.to_owned(),
+            });
+            return;
+        }
+        let class = match (children.resolve)(T::TYPE_NAME) {
+            Ok(c) => c,
+            Err(e) => {
+                self.error = Some(Error::InvalidRegistration(format!(
+                    "child '{name}' of '{owner}' cannot be created: {e}"
+                )));
+                return;
+            }
+        };
+        if class.is_abstract() {
+            self.error = Some(Error::InvalidRegistration(format!(
+                "child '{name}' of '{owner}' has abstract type '{}'",
+                T::TYPE_NAME
+            )));
+            return;
+        }
+        children.decls.push(ChildDecl {
+            name: name.into(),
+            class,
+            store: Arc::new(move |owner, child| access(&mut owner.state::<S>()).set(child.clone())),
+        });
     }
 
     /// Declares a property from erased parts: a QOM type string and any of

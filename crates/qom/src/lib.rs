@@ -72,6 +72,7 @@
 extern crate self as qom;
 
 mod builtins;
+mod child;
 mod class;
 pub mod error;
 mod introspect;
@@ -91,6 +92,7 @@ pub use builtins::{
     CanBeDeletedFn, CompleteFn, UserCreatableClass, TYPE_CONTAINER, TYPE_INTERFACE, TYPE_OBJECT,
     TYPE_USER_CREATABLE,
 };
+pub use child::{Child, ChildField};
 pub use class::{
     Class, ClassBuilder, ClassCheckFn, ClassData, ObjectClass, PropertyBuilder, RawPropertyBuilder,
     UnparentFn,

@@ -214,7 +214,10 @@ impl Object {
                 set(&obj, Input::Json(dv))?;
             }
         }
+        // A level's children exist before its instance_init, which may
+        // configure them.
         for level in &class.levels {
+            crate::child::create_children(&obj, &level.children, root)?;
             if let Some(init) = &level.instance_init {
                 init(&obj);
             }
@@ -536,6 +539,7 @@ impl Object {
             properties: &mut scratch,
             data: &mut data,
             error: None,
+            children: None,
         };
         declare(&mut builder);
         if let Some(e) = builder.error.take() {

@@ -2,7 +2,7 @@
 //! table that registers types on first use.
 
 use crate::builtins;
-use crate::class::{Class, ClassBuilder, Level, ObjectClass};
+use crate::class::{Children, Class, ClassBuilder, Level, ObjectClass};
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::type_info::{is_valid_type_name, TypeInfo};
@@ -319,11 +319,11 @@ impl TypeRegistry {
         // build lock is taken, never under it.
         self.load_ancestry(ti)?;
         let _guard = self.build.lock().unwrap_or_else(|e| e.into_inner());
-        self.build_class(ti, 0)
+        self.build_class(ti, 0, &mut Vec::new())
     }
 
-    /// Looks up (loading their modules) every parent and interface that
-    /// building `ti`'s class will need. Missing ones are left for
+    /// Looks up (loading their modules) every parent, interface and
+    /// declared child type that building `ti`'s class will need. Missing ones are left for
     /// `build_class` to report with its own wording.
     fn load_ancestry(&self, ti: &Arc<TypeImpl>) -> Result<()> {
         let mut seen: HashSet<String> = HashSet::new();
@@ -333,7 +333,8 @@ impl TypeRegistry {
             if t.class.get().is_some() {
                 continue;
             }
-            for dep in t.info.parent.iter().chain(&t.info.interfaces) {
+            let deps = t.info.parent.iter().chain(&t.info.interfaces);
+            for dep in deps.chain(&t.info.child_types) {
                 if seen.insert(dep.clone()) {
                     if let Some(d) = self.lookup(dep)? {
                         todo.push(d);
@@ -352,8 +353,15 @@ impl TypeRegistry {
 
     /// Builds a class and its missing ancestors; the caller holds the build
     /// lock and has loaded the ancestry ([`TypeRegistry::load_ancestry`]),
-    /// so only registered types are consulted here.
-    fn build_class(&self, ti: &Arc<TypeImpl>, depth: usize) -> Result<Arc<Class>> {
+    /// so only registered types are consulted here. `owners` are the types
+    /// whose `class_init` is waiting for a child class to be built: one of
+    /// them asked for again is a loop of children.
+    fn build_class(
+        &self,
+        ti: &Arc<TypeImpl>,
+        depth: usize,
+        owners: &mut Vec<String>,
+    ) -> Result<Arc<Class>> {
         if let Some(c) = ti.class.get() {
             return Ok(c.clone());
         }
@@ -371,7 +379,7 @@ impl TypeRegistry {
                     type_name: info.name.clone(),
                     parent: p.clone(),
                 })?;
-                Some(self.build_class(&pti, depth + 1)?)
+                Some(self.build_class(&pti, depth + 1, owners)?)
             }
         };
         let name: Arc<str> = info.name.as_str().into();
@@ -407,7 +415,7 @@ impl TypeRegistry {
                 type_name: info.parent.clone().unwrap_or_default(),
             };
             let iti = self.lookup_loaded(iface).ok_or_else(missing)?;
-            let iclass = self.build_class(&iti, depth + 1)?;
+            let iclass = self.build_class(&iti, depth + 1, owners)?;
             if !iclass.is_interface() {
                 return Err(Error::InvalidRegistration(format!(
                     "type '{}' lists '{}' as an interface, but it is not one",
@@ -433,17 +441,61 @@ impl TypeRegistry {
             instance_init: info.instance_init.clone(),
             instance_post_init: info.instance_post_init.clone(),
             finalize: info.finalize.clone(),
+            children: Vec::new(),
         });
         if let Some(init) = &info.class_init {
+            let inherited = levels
+                .iter()
+                .flat_map(|l| l.children.iter().map(|c| c.name.clone()))
+                .collect();
+            let mut decls = Vec::new();
+            let mut resolve = |child: &str| -> Result<Arc<Class>> {
+                if child == info.name || owners.iter().any(|o| o == child) {
+                    let mut chain = owners.clone();
+                    chain.push(info.name.clone());
+                    chain.push(child.to_owned());
+                    return Err(Error::InvalidRegistration(format!(
+                        "children of types loop: {}",
+                        chain.join(" > ")
+                    )));
+                }
+                let cti = self
+                    .lookup_loaded(child)
+                    .ok_or_else(|| Error::UnknownType(child.to_owned()))?;
+                owners.push(info.name.clone());
+                let built = self.build_class(&cti, depth + 1, owners);
+                owners.pop();
+                built
+            };
             let mut builder = ClassBuilder {
                 name: &info.name,
                 properties: &mut properties,
                 data: &mut data,
                 error: None,
+                children: Some(Children {
+                    decls: &mut decls,
+                    inherited,
+                    resolve: &mut resolve,
+                }),
             };
             init(&mut builder)?;
             if let Some(e) = builder.error.take() {
                 return Err(e);
+            }
+            // A property declared after a child of the same name, here or
+            // in an ancestor.
+            let children = levels.iter().flat_map(|l| &l.children).chain(&decls);
+            if let Some(d) = children
+                .into_iter()
+                .find(|d| properties.contains_key(&*d.name))
+            {
+                return Err(Error::DuplicateProperty {
+                    name: d.name.to_string(),
+                    owner_type: info.name.clone(),
+                });
+            }
+            if let Some(level) = levels.last_mut() {
+                level.children = decls;
             }
         }
         let class = Arc::new(Class {

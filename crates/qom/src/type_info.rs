@@ -42,6 +42,9 @@ pub struct TypeInfo {
     pub(crate) parent: Option<String>,
     pub(crate) is_abstract: bool,
     pub(crate) interfaces: Vec<String>,
+    /// Types of the children `class_init` declares: loaded with the
+    /// ancestry before the class is built.
+    pub(crate) child_types: Vec<String>,
     pub(crate) class_init: Option<ClassInitFn>,
     pub(crate) state: Option<StateDecl>,
     pub(crate) instance_init: Option<InstanceFn>,
@@ -70,6 +73,7 @@ impl TypeInfo {
             parent: None,
             is_abstract: false,
             interfaces: Vec::new(),
+            child_types: Vec::new(),
             class_init: None,
             state: None,
             instance_init: None,
@@ -98,6 +102,15 @@ impl TypeInfo {
     /// Declares an implemented interface by name.
     pub fn interface_impl(mut self, interface: impl Into<String>) -> Self {
         self.interfaces.push(interface.into());
+        self
+    }
+
+    /// Names the type of a child that `class_init` declares with
+    /// [`ClassBuilder::child`], so that a type registered by a lazy module
+    /// is loaded before this class is built. Types registered up front
+    /// need not be listed.
+    pub fn child_type(mut self, type_name: impl Into<String>) -> Self {
+        self.child_types.push(type_name.into());
         self
     }
 

@@ -56,6 +56,9 @@ pub trait ObjectType: Any + Send + Default {
     const ABSTRACT: bool = false;
     /// The interfaces the type implements.
     const INTERFACES: &'static [&'static str] = &[];
+    /// The types of the children `class_init` declares (see
+    /// [`TypeInfo::child_type`]).
+    const CHILD_TYPES: &'static [&'static str] = &[];
 
     /// Declares properties and overrides class data.
     fn class_init(_class: &mut ClassBuilder<'_>) -> Result<()> {
@@ -75,6 +78,9 @@ pub trait ObjectType: Any + Send + Default {
             .instance_init(Self::instance_init);
         for i in Self::INTERFACES {
             info = info.interface_impl(*i);
+        }
+        for c in Self::CHILD_TYPES {
+            info = info.child_type(*c);
         }
         info
     }
@@ -479,6 +485,9 @@ pub mod __private {
             });
         for i in T::INTERFACES {
             info = info.interface_impl(*i);
+        }
+        for c in T::CHILD_TYPES {
+            info = info.child_type(*c);
         }
         info
     }
