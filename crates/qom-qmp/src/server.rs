@@ -12,12 +12,19 @@
 //!   caller can exit.
 //! * QEMU's `-qmp unix:` socket serves one client at a time; here every
 //!   connection is served at once, each with its own handshake.
+//! * QEMU queues a client's output without bound; here a socket client that
+//!   does not read its output stops being read from, and is disconnected
+//!   when its output stays blocked (see [`ServerConfig::max_pending_output`]
+//!   and [`ServerConfig::write_timeout`]).
+
+mod output;
 
 use crate::commands::Commands;
 use crate::json_stream::{JsonStream, Limits};
 use crate::protocol::{self, Action, ProtocolConfig, Session};
+use output::{Output, SocketReader};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -36,10 +43,17 @@ pub struct ServerConfig {
     pub protocol: ProtocolConfig,
     /// Bounds on one input message.
     pub limits: Limits,
-    /// How long a write to a socket client may block before the client is
-    /// dropped (a client that stops reading must not stall the others, for
-    /// example when an event is sent to everyone). `None`: no bound.
+    /// How long a socket client's pending output may make no progress
+    /// before the client is dropped. `None`: no bound.
     pub write_timeout: Option<Duration>,
+    /// Bytes of output a socket client may have pending (beyond what the
+    /// kernel's socket buffer holds) before the server stops reading its
+    /// requests until it reads its answers; one answer may go beyond it.
+    /// Events may queue as much again on top; an event that would go past
+    /// that disconnects the client rather than wait for it, so that nobody
+    /// else is stalled. What the server holds for one client's output is
+    /// thus at most twice this plus its largest answer.
+    pub max_pending_output: usize,
     /// Most socket clients served at once; further connections are closed
     /// right away.
     pub max_clients: usize,
@@ -57,6 +71,7 @@ impl Default for ServerConfig {
             protocol: ProtocolConfig::default(),
             limits: Limits::default(),
             write_timeout: Some(Duration::from_secs(10)),
+            max_pending_output: 1 << 20,
             max_clients: 128,
             poll_spin: Duration::from_micros(50),
         }
@@ -116,29 +131,6 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
     move |source| ServerError::Io { context, source }
 }
 
-/// The writing side of one client, shared with event senders.
-struct Output {
-    writer: Mutex<Box<dyn Write + Send>>,
-    negotiated: AtomicBool,
-    /// Set after a failed write; nothing more is sent.
-    broken: AtomicBool,
-}
-
-impl Output {
-    fn send(&self, value: &Value) -> io::Result<()> {
-        if self.broken.load(Ordering::Acquire) {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "client gone"));
-        }
-        let text = protocol::to_wire(value);
-        let mut w = lock(&self.writer);
-        let r = w.write_all(text.as_bytes()).and_then(|()| w.flush());
-        if r.is_err() {
-            self.broken.store(true, Ordering::Release);
-        }
-        r
-    }
-}
-
 struct Client {
     output: Arc<Output>,
     /// For socket clients: a second handle used to shut the socket down.
@@ -151,7 +143,8 @@ struct Shared {
     stopped: AtomicBool,
     quit: AtomicBool,
     next_id: AtomicU64,
-    clients: Mutex<HashMap<u64, Client>>,
+    /// By connection order, so that events go out in that order.
+    clients: Mutex<BTreeMap<u64, Client>>,
     /// Addresses of listeners to poke so that a blocked accept returns.
     listeners: Mutex<Vec<SocketAddr>>,
 }
@@ -184,8 +177,8 @@ impl Shared {
             .map(|c| c.output.clone())
             .collect();
         for o in outputs {
-            if o.negotiated.load(Ordering::Acquire) {
-                let _ = o.send(&msg);
+            if o.is_negotiated() {
+                let _ = o.send_event(&msg);
             }
         }
     }
@@ -203,7 +196,7 @@ impl Shared {
     /// Serve one connection until it ends, the server stops, or `quit`.
     fn run_client(&self, mut reader: impl Read, output: Arc<Output>) -> io::Result<StopReason> {
         let mut session = Session::new(self.commands.clone(), self.config.protocol.clone());
-        output.send(&session.greeting())?;
+        output.send_answer(&session.greeting())?;
         let mut stream = JsonStream::with_limits(self.config.limits);
         let mut buf = vec![0u8; 16 * 1024];
         let mut messages = Vec::new();
@@ -227,14 +220,12 @@ impl Shared {
                     return Ok(self.stop_reason());
                 }
                 let reply = session.handle(m);
-                output
-                    .negotiated
-                    .store(session.is_negotiated(), Ordering::Release);
+                output.set_negotiated(session.is_negotiated());
                 match reply.action {
-                    Action::Continue => output.send(&reply.response)?,
+                    Action::Continue => output.send_answer(&reply.response)?,
                     Action::Quit => {
                         self.emit("SHUTDOWN", Some(protocol::shutdown_event_data()));
-                        let sent = output.send(&reply.response);
+                        let sent = output.send_answer(&reply.response);
                         self.quit.store(true, Ordering::Release);
                         self.stop();
                         sent?;
@@ -297,6 +288,17 @@ impl ServerHandle {
     pub fn client_count(&self) -> usize {
         lock(&self.shared.clients).len()
     }
+
+    /// The most output bytes any one client has waiting in the server
+    /// (not counting the kernel's socket buffers), to watch the bound of
+    /// [`ServerConfig::max_pending_output`].
+    pub fn max_pending_output(&self) -> usize {
+        lock(&self.shared.clients)
+            .values()
+            .map(|c| c.output.pending())
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// A QMP server over a shared command table.
@@ -336,7 +338,7 @@ impl Server {
                 stopped: AtomicBool::new(false),
                 quit: AtomicBool::new(false),
                 next_id: AtomicU64::new(0),
-                clients: Mutex::new(HashMap::new()),
+                clients: Mutex::new(BTreeMap::new()),
                 listeners: Mutex::new(Vec::new()),
             }),
         }
@@ -391,11 +393,7 @@ impl Server {
         R: Read,
         W: Write + Send + 'static,
     {
-        let output = Arc::new(Output {
-            writer: Mutex::new(Box::new(writer)),
-            negotiated: AtomicBool::new(false),
-            broken: AtomicBool::new(false),
-        });
+        let output = Arc::new(Output::stream(Box::new(writer)));
         // stop() sets the flag before it looks at the clients, under the
         // same lock add_client takes: either it shuts `closer` down, or
         // run_client sees the flag before its first read.
@@ -502,34 +500,6 @@ impl Server {
     }
 }
 
-/// A client socket's reading side: before blocking, it polls without
-/// sleeping for up to `spin` (see [`ServerConfig::poll_spin`]).
-struct SpinReader {
-    stream: UnixStream,
-    spin: Duration,
-}
-
-impl Read for SpinReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.spin.is_zero() && !buf.is_empty() {
-            let until = std::time::Instant::now() + self.spin;
-            loop {
-                match rustix::net::recv(&self.stream, &mut *buf, rustix::net::RecvFlags::DONTWAIT) {
-                    Ok((n, _)) => return Ok(n),
-                    Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {
-                        if std::time::Instant::now() >= until {
-                            break;
-                        }
-                        std::hint::spin_loop();
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        self.stream.read(buf)
-    }
-}
-
 /// Standard input for [`Server::serve_stdio`]: waits for input or for the
 /// wake-up socket's peer to be shut down, whichever comes first, so that a
 /// stop does not wait for the next line. Reads go to the descriptor itself:
@@ -574,17 +544,17 @@ impl Read for StdinReader {
 }
 
 fn serve_socket(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<StopReason> {
-    stream.set_write_timeout(shared.config.write_timeout)?;
-    let reader = SpinReader {
-        stream: stream.try_clone()?,
-        spin: shared.config.poll_spin,
-    };
     let closer = stream.try_clone()?;
-    let output = Arc::new(Output {
-        writer: Mutex::new(Box::new(stream)),
-        negotiated: AtomicBool::new(false),
-        broken: AtomicBool::new(false),
-    });
+    let output = Arc::new(Output::socket(
+        stream.try_clone()?,
+        shared.config.max_pending_output,
+        shared.config.write_timeout,
+    )?);
+    let reader = SocketReader {
+        stream,
+        spin: shared.config.poll_spin,
+        output: output.clone(),
+    };
     let id = shared.add_client(output.clone(), Some(closer));
     if shared.stopped.load(Ordering::Acquire) {
         shared.remove_client(id);
