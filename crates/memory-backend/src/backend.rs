@@ -46,7 +46,7 @@ use qom::{
 use serde::{Deserialize, Serialize};
 
 pub use crate::host::HostMemPolicy;
-use crate::host::{HostError, Mapping, MAX_NODES};
+use crate::host::{HostError, Mapping, PreallocControl, PreallocOptions, MAX_NODES};
 use crate::thread_context;
 
 /// The QOM type name.
@@ -614,17 +614,27 @@ fn set_prealloc(obj: &mut BackendRef<'_>, v: bool) -> Result<()> {
             ),
         }
     };
-    prealloc(memory.mapping(), threads, context.as_ref())?;
+    let name = region_name(obj.object());
+    prealloc(&name, memory.mapping(), threads, context.as_ref())?;
     obj.state().prealloc = true;
     Ok(())
 }
 
 /// Preallocates `mapping` with `threads` threads in the affinity of
-/// `context` (a `thread-context`).
-fn prealloc(mapping: &Mapping, threads: u32, context: Option<&Object>) -> Result<()> {
+/// `context` (a `thread-context`), reporting to the thread's or the
+/// process's [`PreallocControl`] as `name`.
+fn prealloc(name: &str, mapping: &Mapping, threads: u32, context: Option<&Object>) -> Result<()> {
     let affinity = context.map(thread_context::affinity).transpose()?;
+    let control = PreallocControl::current();
+    let opts = PreallocOptions {
+        threads: threads as usize,
+        affinity: affinity.as_ref(),
+        control: control.as_ref(),
+        name,
+        ..PreallocOptions::default()
+    };
     mapping
-        .prealloc(threads as usize, affinity.as_ref())
+        .prealloc_with(0, mapping.len(), &opts)
         .map_err(host_error)
 }
 
@@ -687,7 +697,7 @@ fn setup(obj: &Object, mapping: &Mapping) -> Result<()> {
     }
     mapping.bind_numa(policy, &nodes).map_err(host_error)?;
     if prealloc_on {
-        prealloc(mapping, threads, context.as_ref())?;
+        prealloc(&region_name(obj), mapping, threads, context.as_ref())?;
     }
     Ok(())
 }

@@ -73,4 +73,5 @@ pub use backend::{
     BackendMemory, BackendSettings, HostMemPolicy, HostMemory, MappedMemory, Memdev, MemoryBackend,
     MemoryBackendClass, MemoryBackendImpl, TYPE_MEMORY_BACKEND,
 };
+pub use host::{PreallocControl, PreallocProgress};
 pub use thread_context::TYPE_THREAD_CONTEXT;

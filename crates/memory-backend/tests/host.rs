@@ -302,6 +302,7 @@ fn prealloc_touch_fallback_keeps_data() {
         threads: 2,
         affinity: None,
         method: PreallocMethod::Touch,
+        ..PreallocOptions::default()
     };
     m.prealloc_with(0, m.len(), &opts).unwrap();
     assert!(allocated(&path) >= 4 * MIB);
@@ -340,6 +341,7 @@ fn prealloc_on_full_tmpfs_is_an_error_not_sigbus() {
             threads: 2,
             affinity: None,
             method,
+            ..PreallocOptions::default()
         };
         let err = m.prealloc_with(0, m.len(), &opts).unwrap_err();
         let msg = err.to_string();

@@ -32,6 +32,14 @@ pub enum HostError {
     /// Preallocation failed (`qemu_prealloc_mem: preallocating memory
     /// failed: <strerror>`).
     Prealloc(Errno),
+    /// A [`PreallocControl`](super::PreallocControl) stopped the
+    /// preallocation (QEMU cannot).
+    PreallocCancelled {
+        /// Bytes populated when it stopped.
+        done: u64,
+        /// Bytes it was to populate.
+        total: u64,
+    },
     /// `MADV_MERGEABLE` is not available (kernel built without KSM).
     MergeUnsupported,
     /// `MADV_DONTDUMP` is not available.
@@ -101,6 +109,12 @@ impl fmt::Display for HostError {
                 f,
                 "qemu_prealloc_mem: preallocating memory failed: {}",
                 strerror(*e)
+            ),
+            HostError::PreallocCancelled { done, total } => write!(
+                f,
+                "preallocation cancelled after {} of {}",
+                size_to_str(*done),
+                size_to_str(*total)
             ),
             HostError::MergeUnsupported => {
                 f.write_str("Memory merging is not supported on this host")

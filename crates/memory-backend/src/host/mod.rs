@@ -9,6 +9,7 @@ mod error;
 mod mapping;
 mod numa;
 mod prealloc;
+mod progress;
 mod sys;
 mod util;
 
@@ -16,6 +17,7 @@ pub use error::HostError;
 pub use mapping::{MapRequest, MapSyncOutcome, Mapping, SyncMode, MIN_MAP_ALIGN};
 pub use numa::{HostMemPolicy, MAX_NODES};
 pub use prealloc::{prealloc_thread_count, PreallocMethod, PreallocOptions, MAX_PREALLOC_THREADS};
+pub use progress::{PreallocControl, PreallocProgress, ProgressFn, DEFAULT_REPORT_INTERVAL};
 pub use rustix::io::Errno;
 pub use rustix::thread::CpuSet;
 pub use sys::{flush_kind, FlushKind};

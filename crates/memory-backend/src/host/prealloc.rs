@@ -8,6 +8,7 @@ use rustix::thread::CpuSet;
 
 use super::error::HostError;
 use super::mapping::Mapping;
+use super::progress::{PreallocControl, Tracker};
 use super::util::{host_page_size, online_cpus};
 
 /// At most this many preallocation threads (QEMU's limit).
@@ -15,6 +16,10 @@ pub const MAX_PREALLOC_THREADS: usize = 16;
 
 /// Each thread gets at least this much memory to populate.
 const MIN_BYTES_PER_THREAD: usize = 64 << 20;
+
+/// Threads populate in chunks of this much (or one page, if larger), so
+/// that they can report progress and see a cancellation in between.
+const CHUNK_BYTES: usize = 16 << 20;
 
 /// How pages are preallocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,6 +45,10 @@ pub struct PreallocOptions<'a> {
     pub affinity: Option<&'a CpuSet>,
     /// How to preallocate.
     pub method: PreallocMethod,
+    /// Progress reports and cancellation; `None` for neither.
+    pub control: Option<&'a PreallocControl>,
+    /// The name progress reports give (a backend's id).
+    pub name: &'a str,
 }
 
 /// The number of threads QEMU would use for `bytes` bytes in pages of
@@ -64,6 +73,8 @@ impl Mapping {
                 threads,
                 affinity,
                 method: PreallocMethod::Auto,
+                control: None,
+                name: "",
             },
         )
     }
@@ -87,6 +98,12 @@ impl Mapping {
     /// raise SIGBUS (file shorter than the mapping, file system without
     /// fallocate, private huge pages without reservation) are refused with
     /// an error instead.
+    ///
+    /// With a [`PreallocControl`] in `opts`, each thread works in chunks of
+    /// 16 MiB (or one page, if larger), reports progress between them and
+    /// stops at the first chunk boundary after a cancellation, which fails
+    /// with [`HostError::PreallocCancelled`]. The pages populated before
+    /// stay populated: the caller decides what to do with the mapping.
     pub fn prealloc_with(
         &self,
         offset: usize,
@@ -131,14 +148,26 @@ impl Mapping {
             self.prepare_touch(start, bytes)?;
         }
 
+        let tracker = Tracker::new(opts.control, opts.name, bytes as u64);
+        let chunk_pages = (CHUNK_BYTES / page).max(1);
         let work = |first: usize, n: usize| -> Result<(), Errno> {
-            let off = start + first * page;
-            let len = n * page;
-            if populate {
-                region.madvise(off, len, Advice::LinuxPopulateWrite)
-            } else {
-                region.touch_pages(off, len, host_page_size().min(page))
+            let mut next = first;
+            let end = first + n;
+            while next < end {
+                if tracker.cancelled() {
+                    return Err(Errno::CANCELED);
+                }
+                let count = chunk_pages.min(end - next);
+                let (off, len) = (start + next * page, count * page);
+                if populate {
+                    region.madvise(off, len, Advice::LinuxPopulateWrite)?;
+                } else {
+                    region.touch_pages(off, len, host_page_size().min(page))?;
+                }
+                tracker.advance(len as u64);
+                next += count;
             }
+            Ok(())
         };
 
         let result = if threads <= 1 && opts.affinity.is_none() {
@@ -147,7 +176,14 @@ impl Mapping {
             self.run_threads(threads, pages, opts.affinity, &work)
         };
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                tracker.finish();
+                Ok(())
+            }
+            Err(Errno::CANCELED) if tracker.cancelled() => Err(HostError::PreallocCancelled {
+                done: tracker.done(),
+                total: bytes as u64,
+            }),
             // The kernel reports a failed fault (a full tmpfs, a file system
             // out of blocks) as EFAULT; for a shared file, allocating the
             // range names the real cause (ENOSPC) where there is one.
