@@ -43,29 +43,32 @@ fn backend(id: &str, size: u64, mem_path: &str, threads: u32) -> Value {
     })
 }
 
-/// Reports as (done, total), in the order they came.
-type Log = Arc<Mutex<Vec<(u64, u64)>>>;
+/// Reports as (done, total, ended), in the order they came.
+type Log = Arc<Mutex<Vec<(u64, u64, bool)>>>;
 
 fn logging(interval: Duration) -> (PreallocControl, Log) {
     let log: Log = Arc::default();
     let sink = log.clone();
     let control = PreallocControl::with_interval(interval, move |p: &PreallocProgress<'_>| {
-        sink.lock().unwrap().push((p.done, p.total));
+        sink.lock().unwrap().push((p.done, p.total, p.ended));
         ControlFlow::Continue(())
     });
     (control, log)
 }
 
-fn check_monotonic(reports: &[(u64, u64)], total: u64) {
+fn check_monotonic(reports: &[(u64, u64, bool)], total: u64) {
     assert!(!reports.is_empty(), "no report at all");
     for w in reports.windows(2) {
         assert!(w[0].0 <= w[1].0, "reports went back: {reports:?}");
     }
     assert!(
-        reports.iter().all(|&(d, t)| t == total && d <= t),
+        reports.iter().all(|&(d, t, _)| t == total && d <= t),
         "{reports:?}"
     );
-    assert_eq!(reports.last(), Some(&(total, total)), "{reports:?}");
+    // Only the last one says it ended, and it ends at the total.
+    let ended: Vec<_> = reports.iter().filter(|r| r.2).collect();
+    assert_eq!(ended, vec![&(total, total, true)], "{reports:?}");
+    assert_eq!(reports.last(), Some(&(total, total, true)), "{reports:?}");
 }
 
 /// Preallocates 1 GiB under `mem_path` and cancels it from another thread
@@ -179,7 +182,10 @@ fn the_callback_can_cancel_and_a_cancelled_control_stays_so_until_reset() {
     let tree = tree();
     let dir = TempDir::new_in("/dev/shm");
     let mem_path = dir.path().display().to_string();
-    let control = PreallocControl::with_interval(Duration::ZERO, |p| {
+    let log: Log = Arc::default();
+    let sink = log.clone();
+    let control = PreallocControl::with_interval(Duration::ZERO, move |p| {
+        sink.lock().unwrap().push((p.done, p.total, p.ended));
         if p.done >= p.total / 4 {
             ControlFlow::Break(())
         } else {
@@ -191,6 +197,13 @@ fn the_callback_can_cancel_and_a_cancelled_control_stays_so_until_reset() {
         .unwrap_err();
     assert!(err.to_string().ends_with(" of 256 MiB"), "{err}");
     assert!(tree.object("q").is_none());
+    // The last report says it ended, short of the total.
+    let &(done, total, ended) = log.lock().unwrap().last().unwrap();
+    assert!(
+        ended && done < total && done >= total / 4,
+        "{:?}",
+        log.lock().unwrap()
+    );
 
     // Still cancelled: the next preallocation stops before its first chunk.
     let quiet = PreallocControl::new();

@@ -175,11 +175,9 @@ impl Mapping {
         } else {
             self.run_threads(threads, pages, opts.affinity, &work)
         };
+        tracker.end(result.is_ok());
         match result {
-            Ok(()) => {
-                tracker.finish();
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(Errno::CANCELED) if tracker.cancelled() => Err(HostError::PreallocCancelled {
                 done: tracker.done(),
                 total: bytes as u64,

@@ -27,6 +27,9 @@ pub struct PreallocProgress<'a> {
     pub total: u64,
     /// Time since the preallocation started.
     pub elapsed: Duration,
+    /// This is the last report of this preallocation: it is over, done
+    /// (`done == total`) or stopped by an error or a cancellation.
+    pub ended: bool,
 }
 
 /// The progress callback: `Break` cancels the preallocation.
@@ -220,17 +223,18 @@ impl<'a> Tracker<'a> {
         }
         *last = now;
         // Read under the lock, so that reports never go back.
-        self.report(control, self.done(), now);
+        self.report(control, self.done(), now, false);
     }
 
-    /// The report that ends a preallocation that went well.
-    pub(crate) fn finish(&self) {
+    /// The last report: the whole total when the preallocation went well.
+    pub(crate) fn end(&self, well: bool) {
         let Some(control) = self.control else { return };
         let _last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        self.report(control, self.total, Instant::now());
+        let done = if well { self.total } else { self.done() };
+        self.report(control, done, Instant::now(), true);
     }
 
-    fn report(&self, control: &PreallocControl, done: u64, now: Instant) {
+    fn report(&self, control: &PreallocControl, done: u64, now: Instant, ended: bool) {
         let Some(report) = &control.0.report else {
             return;
         };
@@ -239,8 +243,10 @@ impl<'a> Tracker<'a> {
             done: done.min(self.total),
             total: self.total,
             elapsed: now.duration_since(self.start),
+            ended,
         };
-        if report(&progress).is_break() {
+        // Asking to stop what has ended already changes nothing.
+        if report(&progress).is_break() && !ended {
             control.cancel();
         }
     }
