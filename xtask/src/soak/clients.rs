@@ -1,0 +1,632 @@
+//! The three kinds of soak clients: mixers (their own objects, every answer
+//! checked), the malformed-input client, and the racer (deletes the
+//! mixers' objects under them).
+
+use super::qmp::{clip, error, Qmp};
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What the clients share.
+pub struct Shared {
+    pub socket: PathBuf,
+    /// Where file backends live (on /dev/shm).
+    pub mem_dir: PathBuf,
+    pub stop: AtomicBool,
+    /// Ids the mixers are about to create or hold, for the racer.
+    pub ids: Mutex<BTreeSet<String>>,
+    /// The answers that do not depend on the objects' state.
+    pub reference: Reference,
+    pub cycles: AtomicU64,
+    pub racer_hits: AtomicU64,
+    pub racer_misses: AtomicU64,
+    pub racer_in_use: AtomicU64,
+    /// Mixer operations that found their object deleted by the racer.
+    pub raced_ops: AtomicU64,
+    pub malformed_cases: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+impl Shared {
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// Answers taken once before the clients start, from objects made for it.
+pub struct Reference {
+    /// `qom-list` of a complete object, by type, for the ids `ref-ram` and
+    /// `ref-file` (see [`Reference::listing`]).
+    pub list_ram: Value,
+    pub list_file: Value,
+    /// `qom-list-properties` answers, by type.
+    pub props_ram: Value,
+    pub props_file: Value,
+}
+
+impl Reference {
+    /// Makes one object of each type, lists them, deletes them.
+    pub fn take(socket: &Path, mem_dir: &Path) -> Result<Reference> {
+        let mut q = Qmp::ready(socket)?;
+        let ok = json!({"return": {}});
+        q.expect(
+            add("ref-ram", "memory-backend-ram", 1 << 20, &[]),
+            ok.clone(),
+        )?;
+        q.expect(
+            add(
+                "ref-file",
+                "memory-backend-file",
+                1 << 20,
+                &[("mem-path", json!(mem_dir))],
+            ),
+            ok.clone(),
+        )?;
+        let list = |q: &mut Qmp, id: &str| -> Result<Value> {
+            let a = q.cmd(
+                json!({"execute": "qom-list", "arguments": {"path": format!("/objects/{id}")}}),
+            )?;
+            a.get("return")
+                .cloned()
+                .with_context(|| format!("qom-list {id}: {a}"))
+        };
+        let props = |q: &mut Qmp, ty: &str| -> Result<Value> {
+            let a =
+                q.cmd(json!({"execute": "qom-list-properties", "arguments": {"typename": ty}}))?;
+            a.get("return")
+                .cloned()
+                .with_context(|| format!("qom-list-properties {ty}: {a}"))
+        };
+        let reference = Reference {
+            list_ram: list(&mut q, "ref-ram")?,
+            list_file: list(&mut q, "ref-file")?,
+            props_ram: props(&mut q, "memory-backend-ram")?,
+            props_file: props(&mut q, "memory-backend-file")?,
+        };
+        for id in ["ref-ram", "ref-file"] {
+            q.expect(
+                json!({"execute": "object-del", "arguments": {"id": id}}),
+                ok.clone(),
+            )?;
+        }
+        Ok(reference)
+    }
+}
+
+impl Reference {
+    /// The `qom-list` answer expected for `id` of type `ty`: children are
+    /// named after their owner's id (`ID[0]`).
+    fn listing(&self, id: &str, ty: &str) -> Value {
+        let (template, ref_id) = if ty == "memory-backend-file" {
+            (&self.list_file, "ref-file")
+        } else {
+            (&self.list_ram, "ref-ram")
+        };
+        let mut v = template.clone();
+        if let Some(entries) = v.as_array_mut() {
+            for e in entries {
+                if let Some(name) = e["name"].as_str() {
+                    if let Some(rest) = name.strip_prefix(ref_id) {
+                        e["name"] = json!(format!("{id}{rest}"));
+                    }
+                }
+            }
+        }
+        v
+    }
+}
+
+fn add(id: &str, ty: &str, size: u64, extra: &[(&str, Value)]) -> Value {
+    let mut args = json!({"qom-type": ty, "id": id, "size": size});
+    for (k, v) in extra {
+        args[*k] = v.clone();
+    }
+    json!({"execute": "object-add", "arguments": args})
+}
+
+/// A small xorshift generator: enough to vary the mix, reproducible from
+/// the printed seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+}
+
+/// One object of a mixer, and what it should look like.
+struct Obj {
+    id: String,
+    ty: &'static str,
+    size: u64,
+    prealloc: bool,
+    share: bool,
+    dump: bool,
+    /// For file backends: the mem-path given, and whether it names a file
+    /// (else it is a directory, and the backend's file is unlinked).
+    mem_path: Option<(PathBuf, bool)>,
+    /// The racer deleted it: from then on every operation must say so.
+    gone: bool,
+}
+
+impl Obj {
+    fn path(&self) -> String {
+        format!("/objects/{}", self.id)
+    }
+
+    /// The answer of a path-based command once the object is gone.
+    fn path_gone(&self) -> Value {
+        error(
+            "DeviceNotFound",
+            &format!("Device '{}' not found", self.path()),
+        )
+    }
+
+    /// Checks `answer` against `ok`, or against `gone` (what the command
+    /// says once the racer deleted the object). Returns whether it was ok.
+    fn check(&mut self, what: &str, answer: Value, ok: &Value, gone: &Value) -> Result<bool> {
+        if !self.gone && answer == *ok {
+            return Ok(true);
+        }
+        if answer == *gone {
+            self.gone = true;
+            return Ok(false);
+        }
+        if self.gone {
+            bail!(
+                "{what} {}: expected {gone} (the object was deleted), got {}",
+                self.id,
+                clip(&answer.to_string())
+            );
+        }
+        bail!(
+            "{what} {}: expected {ok} or {gone}, got {}",
+            self.id,
+            clip(&answer.to_string())
+        )
+    }
+
+    /// `query-memdev`'s entry for it.
+    fn memdev(&self) -> Value {
+        json!({
+            "id": self.id, "size": self.size, "merge": true, "dump": self.dump,
+            "prealloc": self.prealloc, "share": self.share, "reserve": true,
+            "host-nodes": [], "policy": "default",
+        })
+    }
+}
+
+/// A mixer: cycles of object-add (a ram and a file backend), qom-get,
+/// qom-set, qom-list, qom-list-properties, query-memdev and object-del on
+/// its own ids, checking every answer.
+pub fn mixer(shared: &Shared, n: usize, seed: u64) -> Result<()> {
+    let mut rng = Rng::new(seed);
+    let mut q = Qmp::ready(&shared.socket)?;
+    let mut cycle = 0u64;
+    while !shared.stopped() {
+        let objs = mixer_cycle(shared, &mut q, &mut rng, n, cycle)
+            .with_context(|| format!("mixer {n}, cycle {cycle}"))?;
+        for o in &objs {
+            if let Some((p, true)) = &o.mem_path {
+                // QEMU keeps a file it was given by name; the soak does not.
+                match std::fs::remove_file(p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("removing {}", p.display()))
+                    }
+                    _ => {}
+                }
+            }
+            lock(&shared.ids).remove(&o.id);
+        }
+        shared.cycles.fetch_add(1, Ordering::Relaxed);
+        cycle += 1;
+    }
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn mixer_cycle(
+    shared: &Shared,
+    q: &mut Qmp,
+    rng: &mut Rng,
+    n: usize,
+    cycle: u64,
+) -> Result<Vec<Obj>> {
+    let mib = 1u64 << 20;
+    let ram = Obj {
+        id: format!("m{n}-{cycle}-ram"),
+        ty: "memory-backend-ram",
+        size: (1 + rng.below(4)) * mib,
+        prealloc: rng.below(4) == 0,
+        share: false,
+        dump: true,
+        mem_path: None,
+        gone: false,
+    };
+    let named = rng.coin();
+    let file_id = format!("m{n}-{cycle}-file");
+    let file = Obj {
+        mem_path: Some(if named {
+            (shared.mem_dir.join(&file_id), true)
+        } else {
+            (shared.mem_dir.clone(), false)
+        }),
+        id: file_id,
+        ty: "memory-backend-file",
+        size: (1 + rng.below(4)) * mib,
+        prealloc: rng.below(4) == 0,
+        share: rng.coin(),
+        dump: true,
+        gone: false,
+    };
+    let mut objs = vec![ram, file];
+    {
+        let mut ids = lock(&shared.ids);
+        for o in &objs {
+            ids.insert(o.id.clone());
+        }
+    }
+    let ok = json!({"return": {}});
+    for o in &objs {
+        let mut extra = vec![("prealloc", json!(o.prealloc))];
+        if let Some((p, _)) = &o.mem_path {
+            extra.push(("mem-path", json!(p)));
+            extra.push(("share", json!(o.share)));
+        }
+        q.expect(add(&o.id, o.ty, o.size, &extra), ok.clone())?;
+        if let Some((p, true)) = &o.mem_path {
+            if !p.exists() {
+                bail!("object-add {}: {} does not exist", o.id, p.display());
+            }
+        }
+    }
+    for o in objs.iter_mut() {
+        let gone = o.path_gone();
+        let get = |prop: &str, o: &Obj| json!({"execute": "qom-get", "arguments": {"path": o.path(), "property": prop}});
+        let a = q.cmd(get("size", o))?;
+        o.check("qom-get size", a, &json!({"return": o.size}), &gone)?;
+        let a = q.cmd(get("prealloc", o))?;
+        o.check("qom-get prealloc", a, &json!({"return": o.prealloc}), &gone)?;
+        if let Some((p, _)) = &o.mem_path {
+            let a = q.cmd(get("mem-path", o))?;
+            let want = json!({"return": p.to_string_lossy()});
+            o.check("qom-get mem-path", a, &want, &gone)?;
+        }
+        let set = |prop: &str, value: Value, o: &Obj| json!({"execute": "qom-set", "arguments": {"path": o.path(), "property": prop, "value": value}});
+        let a = q.cmd(set("dump", json!(false), o))?;
+        if o.check("qom-set dump", a, &ok, &gone)? {
+            o.dump = false;
+        }
+        let a = q.cmd(get("dump", o))?;
+        o.check("qom-get dump", a, &json!({"return": o.dump}), &gone)?;
+        // QEMU's text for size, with its trailing space.
+        let locked = error(
+            "GenericError",
+            &format!("cannot change property size of {} ", o.ty),
+        );
+        let a = q.cmd(set("size", json!(o.size * 2), o))?;
+        o.check("qom-set size", a, &locked, &gone)?;
+        let a = q.cmd(json!({"execute": "qom-list", "arguments": {"path": o.path()}}))?;
+        let listing = shared.reference.listing(&o.id, o.ty);
+        o.check("qom-list", a, &json!({ "return": listing }), &gone)?;
+        let props = if o.mem_path.is_some() {
+            &shared.reference.props_file
+        } else {
+            &shared.reference.props_ram
+        };
+        q.expect(
+            json!({"execute": "qom-list-properties", "arguments": {"typename": o.ty}}),
+            json!({ "return": props }),
+        )?;
+    }
+
+    // The lists hold the other clients' objects too: look at ours only.
+    let memdevs = q.cmd(json!({"execute": "query-memdev"}))?;
+    let memdevs = memdevs["return"]
+        .as_array()
+        .with_context(|| format!("query-memdev: {}", clip(&memdevs.to_string())))?
+        .clone();
+    let children = q.cmd(json!({"execute": "qom-list", "arguments": {"path": "/objects"}}))?;
+    let children = children["return"]
+        .as_array()
+        .with_context(|| format!("qom-list /objects: {}", clip(&children.to_string())))?
+        .clone();
+    for o in objs.iter_mut() {
+        let entry = memdevs.iter().find(|m| m["id"] == json!(o.id));
+        let child = children.iter().find(|c| c["name"] == json!(o.id));
+        match (entry, child) {
+            (Some(m), _) if o.gone => {
+                bail!("query-memdev lists {} after it was deleted: {m}", o.id)
+            }
+            (_, Some(c)) if o.gone => {
+                bail!("qom-list /objects lists {} after it was deleted: {c}", o.id)
+            }
+            (Some(m), _) if *m != o.memdev() => {
+                bail!(
+                    "query-memdev: expected {} for {}, got {m}",
+                    o.memdev(),
+                    o.id
+                )
+            }
+            (_, Some(c)) if *c != json!({"name": o.id, "type": format!("child<{}>", o.ty)}) => {
+                bail!("qom-list /objects: unexpected entry {c}")
+            }
+            // The racer deleted it between the two queries.
+            (Some(_), None) | (None, None) => o.gone = true,
+            // Deleted before query-memdev but listed after it: resurrected.
+            (None, Some(c)) => bail!(
+                "qom-list /objects lists {} that query-memdev did not: {c}",
+                o.id
+            ),
+            (Some(_), Some(_)) => {}
+        }
+    }
+
+    for o in objs.iter_mut() {
+        if let Some((p, true)) = &o.mem_path {
+            if !o.gone && !p.exists() {
+                bail!("{}: its file {} is gone while it lives", o.id, p.display());
+            }
+        }
+        let a = q.cmd(json!({"execute": "object-del", "arguments": {"id": o.id}}))?;
+        let gone = error("GenericError", &format!("object '{}' not found", o.id));
+        o.check("object-del", a, &ok, &gone)?;
+        if o.gone {
+            shared.raced_ops.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(objs)
+}
+
+/// The racer: deletes the mixers' ids, just made or about to be, and some
+/// that never exist; success, QEMU's "not found" and (for an object still
+/// being created) "in use" are the only answers.
+pub fn racer(shared: &Shared, seed: u64) -> Result<()> {
+    let mut rng = Rng::new(seed);
+    let mut q = Qmp::ready(&shared.socket)?;
+    let mut nosuch = 0u64;
+    while !shared.stopped() {
+        let pick = {
+            let ids = lock(&shared.ids);
+            let n = ids.len() as u64;
+            if n == 0 || rng.below(10) == 0 {
+                None
+            } else {
+                ids.iter().nth(rng.below(n) as usize).cloned()
+            }
+        };
+        let id = pick.unwrap_or_else(|| {
+            nosuch += 1;
+            format!("nosuch-{nosuch}")
+        });
+        let a = q.cmd(json!({"execute": "object-del", "arguments": {"id": id}}))?;
+        if a == json!({"return": {}}) {
+            if id.starts_with("nosuch-") {
+                bail!("object-del {id} succeeded on an id nobody made");
+            }
+            shared.racer_hits.fetch_add(1, Ordering::Relaxed);
+        } else if a == error("GenericError", &format!("object '{id}' not found")) {
+            shared.racer_misses.fetch_add(1, Ordering::Relaxed);
+        } else if a
+            == error(
+                "GenericError",
+                &format!("object '{id}' is in use, can not be deleted"),
+            )
+        {
+            // ObjectTree::object_add: an object being created (prealloc
+            // takes a while) is visible under /objects but in use.
+            shared.racer_in_use.fetch_add(1, Ordering::Relaxed);
+        } else {
+            bail!("racer: object-del {id}: got {}", clip(&a.to_string()));
+        }
+        // Leave the mixers time to use their objects most of the time.
+        std::thread::sleep(Duration::from_millis(2 + rng.below(20)));
+    }
+    Ok(())
+}
+
+/// One malformed input and the answers it must get: the first answer is
+/// `allowed[0]`, every other one is in `allowed`.
+struct Case {
+    name: &'static str,
+    input: Vec<u8>,
+    allowed: Vec<Value>,
+}
+
+fn generic(desc: &str) -> Value {
+    error("GenericError", desc)
+}
+
+fn cases() -> Vec<Case> {
+    let big = "x".repeat(1 << 20);
+    let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
+    let deep_obj = format!("{}1{}", "{\"a\":".repeat(2000), "}".repeat(2000));
+    let expecting = generic("JSON parse error, expecting value");
+    vec![
+        Case {
+            name: "bad JSON",
+            input: b"{bad json}".to_vec(),
+            allowed: vec![generic("JSON parse error, invalid keyword 'bad'")],
+        },
+        Case {
+            name: "not an object",
+            input: b"\"just a string\"".to_vec(),
+            allowed: vec![generic("QMP input must be a JSON object")],
+        },
+        Case {
+            name: "no execute",
+            input: br#"{"arguments": {}}"#.to_vec(),
+            allowed: vec![generic("QMP input lacks member 'execute'")],
+        },
+        Case {
+            name: "execute not a string",
+            input: br#"{"execute": 1}"#.to_vec(),
+            allowed: vec![generic("QMP input member 'execute' must be a string")],
+        },
+        Case {
+            name: "arguments not an object",
+            input: br#"{"execute": "qom-list", "arguments": []}"#.to_vec(),
+            allowed: vec![generic("QMP input member 'arguments' must be an object")],
+        },
+        Case {
+            name: "unknown command",
+            input: br#"{"execute": "no-such-command"}"#.to_vec(),
+            allowed: vec![error("CommandNotFound", "The command no-such-command has not been found")],
+        },
+        Case {
+            name: "wrong type: path",
+            input: br#"{"execute": "qom-get", "arguments": {"path": 42, "property": "size"}}"#.to_vec(),
+            allowed: vec![generic("Invalid parameter type for 'path', expected: string")],
+        },
+        Case {
+            name: "wrong type: id",
+            input: br#"{"execute": "object-add", "arguments": {"qom-type": "memory-backend-ram", "id": 5, "size": 1048576}}"#.to_vec(),
+            allowed: vec![generic("Invalid parameter type for 'id', expected: string")],
+        },
+        Case {
+            name: "wrong type: size",
+            input: br#"{"execute": "object-add", "arguments": {"qom-type": "memory-backend-ram", "id": "bad-size", "size": "big"}}"#.to_vec(),
+            allowed: vec![generic("Parameter 'size' expects uint64")],
+        },
+        Case {
+            name: "missing argument",
+            input: br#"{"execute": "qom-list"}"#.to_vec(),
+            allowed: vec![generic("Parameter 'path' is missing")],
+        },
+        Case {
+            name: "unexpected argument",
+            input: br#"{"execute": "query-memdev", "arguments": {"bogus": 1}}"#.to_vec(),
+            allowed: vec![generic("Parameter 'bogus' is unexpected")],
+        },
+        Case {
+            name: "2,000-deep arrays",
+            input: deep.into_bytes(),
+            // The nesting error; the parser starts again inside and finds
+            // an array, then one error per closing bracket left over.
+            allowed: vec![
+                generic("JSON nesting depth limit exceeded"),
+                generic("QMP input must be a JSON object"),
+                expecting.clone(),
+            ],
+        },
+        Case {
+            name: "2,000-deep objects",
+            input: deep_obj.into_bytes(),
+            allowed: vec![
+                generic("JSON nesting depth limit exceeded"),
+                generic("QMP input must be a JSON object"),
+                generic("QMP input member 'a' is unexpected"),
+                expecting,
+            ],
+        },
+        Case {
+            name: "1 MiB command name",
+            input: json!({"execute": big}).to_string().into_bytes(),
+            allowed: vec![error("CommandNotFound", &format!("The command {big} has not been found"))],
+        },
+        Case {
+            name: "1 MiB path",
+            input: json!({"execute": "qom-get", "arguments": {"path": format!("/objects/{big}"), "property": "size"}})
+                .to_string()
+                .into_bytes(),
+            allowed: vec![error("DeviceNotFound", &format!("Device '/objects/{big}' not found"))],
+        },
+    ]
+}
+
+/// The malformed-input client: every case gets errors (never a hang), and
+/// every so often a half message and a disconnect, then a new connection.
+pub fn malformed(shared: &Shared) -> Result<()> {
+    let cases = cases();
+    let mut q = reconnect(shared)?;
+    let mut round = 0u64;
+    while !shared.stopped() {
+        for case in &cases {
+            if shared.stopped() {
+                break;
+            }
+            let answers = q
+                .raw_step(&case.input)
+                .with_context(|| format!("malformed input: {}", case.name))?;
+            if answers.first() != Some(&case.allowed[0]) {
+                bail!(
+                    "malformed input: {}: expected {} first, got {}",
+                    case.name,
+                    clip(&case.allowed[0].to_string()),
+                    clip(&format!("{answers:?}"))
+                );
+            }
+            for a in &answers {
+                if !case.allowed.contains(a) {
+                    bail!(
+                        "malformed input: {}: unexpected answer {}",
+                        case.name,
+                        clip(&a.to_string())
+                    );
+                }
+            }
+            shared.malformed_cases.fetch_add(1, Ordering::Relaxed);
+        }
+        // Half a message, then away; the next connection must work.
+        q.send_raw(br#"{"execute": "qom-list", "argum"#)?;
+        drop(q);
+        q = reconnect(shared)?;
+        round += 1;
+        if round.is_multiple_of(8) {
+            // Also go away in the middle of a 1 MiB string.
+            q.send_raw(format!("{{\"execute\": \"{}", "y".repeat(1 << 19)).as_bytes())?;
+            drop(q);
+            q = reconnect(shared)?;
+        }
+    }
+    Ok(())
+}
+
+/// A new connection: commands before negotiation are refused as QEMU does.
+fn reconnect(shared: &Shared) -> Result<Qmp> {
+    let mut q = Qmp::connect(&shared.socket)?;
+    q.expect(
+        json!({"execute": "query-memdev"}),
+        error(
+            "CommandNotFound",
+            "Expecting capabilities negotiation with 'qmp_capabilities'",
+        ),
+    )?;
+    q.expect(
+        json!({"execute": "qmp_capabilities"}),
+        json!({"return": {}}),
+    )?;
+    q.expect(
+        json!({"execute": "qmp_capabilities"}),
+        error(
+            "CommandNotFound",
+            "Capabilities negotiation is already complete, command ignored",
+        ),
+    )?;
+    shared.reconnects.fetch_add(1, Ordering::Relaxed);
+    Ok(q)
+}
