@@ -7,6 +7,7 @@ mod args;
 mod create;
 mod introspect;
 mod plugins;
+mod progress;
 mod serve;
 mod signals;
 mod types;
@@ -42,9 +43,15 @@ Options (one dash or two):
   -h, --help        this text; 'qom COMMAND --help' for the commands
   -V, --version     print the version and the build stamp plugins must match
 
+A preallocation (prealloc=on) that runs longer than half a second shows a
+progress line on stderr when stderr is a terminal; a shutdown signal
+cancels it, and the object it was for is not created.
+
 Environment:
   QOM_PLUGIN_PATH   directories (separated by ':') whose *.so files are all
                     loaded as plugins, before those given with --plugin
+  QOM_PROGRESS_DELAY_MS  how long a preallocation runs before its progress
+                    line shows, in milliseconds (default 500)
 
 Examples:
   qom -object memory-backend-file,id=mem0,size=256M,mem-path=/dev/shm,share=on,sync=auto
@@ -192,6 +199,7 @@ fn run(
         Ok(t) => Arc::new(t),
         Err(e) => return fail(prog, e),
     };
+    progress::install();
     let request = match create::parse_all(prog, &tree, objects) {
         Ok(r) => r,
         Err(f) => {

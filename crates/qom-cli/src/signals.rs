@@ -25,10 +25,12 @@
 //!    serves them any more, and then returns the status.
 //!
 //! So the event goes out before any object is torn down, and the teardown
-//! is over before the process exits. While objects are still being created
-//! from `-object`, a signal takes effect when the object being created is
-//! complete (a long preallocation is not interrupted); what was created is
-//! torn down and nothing is served.
+//! is over before the process exits. The signal also cancels every
+//! preallocation (see `progress`), so a long one does not hold the
+//! shutdown up: the object-add it belongs to fails and leaves nothing. While
+//! objects are still being created from `-object`, a signal takes effect
+//! when the object being created is done (complete or failed); what was
+//! created is torn down and nothing is served.
 
 use nix::sys::signal::{SigSet, Signal};
 use qom_qmp::ServerHandle;
@@ -142,6 +144,7 @@ fn on_signal(prog: &str, state: &Mutex<State>, signal: i32) {
         Some(server) => {
             // QEMU's wording when it does not know who sent the signal.
             eprintln!("{prog}: terminating on signal {signal}");
+            crate::progress::cancel();
             if let Some(server) = server {
                 server.emit_event("SHUTDOWN", Some(event_data()));
                 server.stop();
