@@ -147,6 +147,7 @@ fn map_request(obj: &Object) -> Result<FileMapRequest> {
     req.reserve = base.reserve;
     req.pmem = s.pmem;
     req.sync = sync_mode(s.sync);
+    req.discard_data = s.discard_data;
     Ok(req)
 }
 

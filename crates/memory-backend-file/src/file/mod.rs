@@ -65,6 +65,11 @@ pub struct FileMapRequest {
     pub pmem: bool,
     /// `sync`.
     pub sync: SyncMode,
+    /// `discard-data`: a shared mapping abandoned after a failed setup
+    /// step gives its blocks back, as the teardown of a complete backend
+    /// would (a cancelled preallocation must not leave an existing file
+    /// holding the blocks it populated).
+    pub discard_data: bool,
 }
 
 impl FileMapRequest {
@@ -83,6 +88,7 @@ impl FileMapRequest {
             reserve: true,
             pmem: false,
             sync: SyncMode::Auto,
+            discard_data: false,
         }
     }
 }
@@ -105,6 +111,7 @@ pub struct FileBacking {
     /// committed. Declared after `mapping`, so the file is unmapped first.
     guard: CreatedGuard,
     committed: bool,
+    discard_on_abandon: bool,
 }
 
 /// Resolves `rom` against `readonly`/`share` (QEMU's rules).
@@ -304,6 +311,7 @@ impl FileBacking {
             pending,
             guard,
             committed: false,
+            discard_on_abandon: req.discard_data && req.share,
         })
     }
 
@@ -389,11 +397,16 @@ impl FileBacking {
     }
 
     /// Tears the backend down after a later setup step failed (madvise,
-    /// NUMA binding, preallocation): unmaps, closes, and removes the file
-    /// if it was created by us. Dropping a committed `FileBacking` instead
+    /// NUMA binding, preallocation): releases the file's blocks with
+    /// `discard_data` on a shared mapping, unmaps, closes, and removes the
+    /// file if it was created by us. Dropping a committed `FileBacking` instead
     /// keeps the file, as a successfully created backend does; dropping an
     /// uncommitted one leaves no created file either.
     pub fn abandon(self) {
+        if self.discard_on_abandon {
+            // As the teardown does: the outcome is not looked at.
+            let _ = self.mapping.discard();
+        }
         let remove = self.created() && self.committed;
         let path = self.path;
         drop(self.mapping);

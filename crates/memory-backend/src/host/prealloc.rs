@@ -149,7 +149,11 @@ impl Mapping {
         }
 
         let tracker = Tracker::new(opts.control, opts.name, bytes as u64);
-        let chunk_pages = (CHUNK_BYTES / page).max(1);
+        // Without a control nobody watches or stops it: one call per thread.
+        let chunk_pages = match opts.control {
+            Some(_) => (CHUNK_BYTES / page).max(1),
+            None => pages.max(1),
+        };
         let work = |first: usize, n: usize| -> Result<(), Errno> {
             let mut next = first;
             let end = first + n;
