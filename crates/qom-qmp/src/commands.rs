@@ -222,6 +222,28 @@ impl Commands {
         self.read().keys().cloned().collect()
     }
 
+    /// The handler registered under `name`, to run it from elsewhere or
+    /// wrap it in another table (a filter in front of `object-add`, for
+    /// instance). `None` for an unknown name and for the protocol's
+    /// built-ins, which the session runs itself.
+    ///
+    /// ```
+    /// use qom_qmp::Commands;
+    /// use serde_json::{json, Map};
+    ///
+    /// let cmds = Commands::new();
+    /// cmds.register("x-echo", |args| Ok(json!(args))).unwrap();
+    /// let echo = cmds.handler("x-echo").unwrap();
+    /// assert_eq!(echo(&Map::new()).unwrap(), json!({}));
+    /// assert!(cmds.handler("quit").is_none());
+    /// ```
+    pub fn handler(&self, name: &str) -> Option<Handler> {
+        match self.lookup(name)? {
+            Entry::Handler(h) => Some(h),
+            Entry::Builtin(_) => None,
+        }
+    }
+
     pub(crate) fn lookup(&self, name: &str) -> Option<Entry> {
         self.read().get(name).cloned()
     }

@@ -294,5 +294,52 @@ fn listify(mut map: Map, prefix: &str) -> Result<KeyvalValue> {
     Ok(KeyvalValue::List(list))
 }
 
+/// Write a map as `key=value,...` text that [`keyval_parse`] (without an
+/// implied key) reads back to an equal map: nested maps as dotted keys,
+/// lists as indices from 0, commas in values doubled.
+///
+/// Every map that [`keyval_parse`] returns can be written this way. A map
+/// built by hand needs keys that are keyval names; empty maps and lists
+/// below the root have no keyval syntax and vanish.
+///
+/// ```
+/// use qom::value::{keyval_parse, keyval_to_string};
+///
+/// let (map, _) = keyval_parse("a.b=1,,2,l.1=y,l.0=x", None, false)?;
+/// assert_eq!(keyval_to_string(&map), "a.b=1,,2,l.0=x,l.1=y");
+/// assert_eq!(keyval_parse(&keyval_to_string(&map), None, false)?.0, map);
+/// # Ok::<(), qom::Error>(())
+/// ```
+pub fn keyval_to_string(map: &Map) -> String {
+    let mut out = String::new();
+    for (key, value) in map {
+        write_member(&mut out, key, value);
+    }
+    out
+}
+
+fn write_member(out: &mut String, key: &str, value: &KeyvalValue) {
+    match value {
+        KeyvalValue::String(s) => {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push('=');
+            out.push_str(&s.replace(',', ",,"));
+        }
+        KeyvalValue::Map(m) => {
+            for (k, v) in m {
+                write_member(out, &format!("{key}.{k}"), v);
+            }
+        }
+        KeyvalValue::List(items) => {
+            for (i, v) in items.iter().enumerate() {
+                write_member(out, &format!("{key}.{i}"), v);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

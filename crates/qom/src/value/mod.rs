@@ -35,9 +35,9 @@ pub use de_json::from_json;
 pub use de_keyval::from_keyval;
 pub use de_opts::from_opts;
 pub use input::Input;
-pub use keyval::{keyval_parse, KeyvalValue};
+pub use keyval::{keyval_parse, keyval_to_string, KeyvalValue};
 pub use number::{
     format_size_iec, parse_bool, parse_i64, parse_size, parse_u64, NumberError, Size,
 };
-pub use opts::{opts_parse, OptsValue, ParsedOpts};
+pub use opts::{opts_parse, opts_to_string, OptsValue, ParsedOpts};
 pub use spec::{ObjectSpec, Props};

@@ -200,5 +200,35 @@ fn flag(written: &str) -> Element {
     }
 }
 
+/// Write parsed options as QemuOpts text that [`opts_parse`] (without an
+/// implied key) reads back to the same `id` and options: `id=` first,
+/// then every occurrence of each key as `key=value`, commas in values
+/// doubled. Flags come back in their long form (`share=on`), so the
+/// result draws no warning.
+///
+/// A key containing `=` or `,` cannot be written (no parse yields one).
+///
+/// ```
+/// use qom::value::{opts_parse, opts_to_string};
+///
+/// let parsed = opts_parse("ram,share,id=m0,a=1,,2,a=3", Some("qom-type"));
+/// let text = opts_to_string(&parsed);
+/// assert_eq!(text, "id=m0,qom-type=ram,share=on,a=1,,2,a=3");
+/// let again = opts_parse(&text, None);
+/// assert_eq!((again.id, again.opts), (parsed.id, parsed.opts));
+/// ```
+pub fn opts_to_string(parsed: &ParsedOpts) -> String {
+    let mut elements = Vec::new();
+    if let Some(id) = &parsed.id {
+        elements.push(format!("id={}", id.replace(',', ",,")));
+    }
+    for (key, value) in &parsed.opts {
+        for v in value.values() {
+            elements.push(format!("{key}={}", v.replace(',', ",,")));
+        }
+    }
+    elements.join(",")
+}
+
 #[cfg(test)]
 mod tests;
