@@ -26,6 +26,12 @@ pub enum Command {
         implements: Option<String>,
         include_abstract: bool,
         tree: bool,
+        dot: bool,
+    },
+    /// `qom tree`: create the objects as `Run` does, then draw the tree.
+    Tree {
+        objects: Vec<String>,
+        view: TreeView,
     },
     /// `qom properties TYPE`.
     Properties { type_name: String },
@@ -35,6 +41,15 @@ pub enum Command {
     Help(HelpTopic),
     /// `--version`.
     Version,
+}
+
+/// How `qom tree` draws the composition tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeView {
+    /// Graphviz DOT instead of the text of QEMU's `qom-tree`.
+    pub dot: bool,
+    /// Where to start (QEMU's `qom-tree` takes a path too); `/` by default.
+    pub path: String,
 }
 
 /// Which help text to print.
@@ -48,6 +63,8 @@ pub enum HelpTopic {
     Properties,
     /// `qom schema`.
     Schema,
+    /// `qom tree`.
+    Tree,
 }
 
 /// A command line that cannot be understood.
@@ -156,7 +173,8 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
     let command = match it.peek().map(|s| s.as_str()) {
         Some("types") => {
             it.next();
-            let (mut implements, mut include_abstract, mut tree) = (None, false, false);
+            let (mut implements, mut include_abstract, mut tree, mut dot) =
+                (None, false, false, false);
             while let Some(arg) = it.next() {
                 if take_plugin(arg, &mut it, &mut plugins)? {
                     continue;
@@ -167,6 +185,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
                     }
                     Some(("abstract", None)) => include_abstract = true,
                     Some(("tree", None)) => tree = true,
+                    Some(("dot", None)) => dot = true,
                     Some(("help" | "h", None)) => {
                         return Ok(Invocation {
                             command: Command::Help(HelpTopic::Types),
@@ -180,10 +199,51 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
                     }
                 }
             }
+            if tree && dot {
+                return Err(UsageError(
+                    "qom types: --tree and --dot cannot be used together".into(),
+                ));
+            }
             Command::Types {
                 implements,
                 include_abstract,
                 tree,
+                dot,
+            }
+        }
+        Some("tree") => {
+            it.next();
+            let (mut objects, mut dot, mut path) = (Vec::new(), false, None);
+            while let Some(arg) = it.next() {
+                if take_plugin(arg, &mut it, &mut plugins)? {
+                    continue;
+                }
+                match option_name(arg) {
+                    Some(("object", inline)) => {
+                        objects.push(take_value("object", inline, &mut it)?.to_owned())
+                    }
+                    Some(("dot", None)) => dot = true,
+                    Some(("help" | "h", None)) => {
+                        return Ok(Invocation {
+                            command: Command::Help(HelpTopic::Tree),
+                            plugins,
+                        })
+                    }
+                    Some(_) => {
+                        return Err(UsageError(format!("qom tree: unexpected option '{arg}'")))
+                    }
+                    None if path.is_none() => path = Some(arg.clone()),
+                    None => {
+                        return Err(UsageError(format!("qom tree: unexpected argument '{arg}'")))
+                    }
+                }
+            }
+            Command::Tree {
+                objects,
+                view: TreeView {
+                    dot,
+                    path: path.unwrap_or_else(|| "/".to_owned()),
+                },
             }
         }
         Some(sub @ ("properties" | "schema")) => {
@@ -310,9 +370,20 @@ mod tests {
             Command::Types {
                 implements: Some("user-creatable".into()),
                 include_abstract: false,
-                tree: true
+                tree: true,
+                dot: false
             }
         );
+        assert!(matches!(
+            cmd(&["types", "--dot", "--abstract"]).unwrap(),
+            Command::Types {
+                dot: true,
+                include_abstract: true,
+                tree: false,
+                ..
+            }
+        ));
+        assert!(cmd(&["types", "--dot", "--tree"]).is_err());
         assert_eq!(
             cmd(&["properties", "container"]).unwrap(),
             Command::Properties {
@@ -330,6 +401,46 @@ mod tests {
         assert!(cmd(&["properties"]).is_err());
         assert!(cmd(&["-object"]).is_err());
         assert!(cmd(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn tree_takes_objects_dot_and_a_path() {
+        assert_eq!(
+            cmd(&["tree", "-object", "a,id=x", "--dot", "--object=b,id=y"]).unwrap(),
+            Command::Tree {
+                objects: vec!["a,id=x".into(), "b,id=y".into()],
+                view: TreeView {
+                    dot: true,
+                    path: "/".into()
+                }
+            }
+        );
+        assert_eq!(
+            cmd(&["tree", "/objects"]).unwrap(),
+            Command::Tree {
+                objects: vec![],
+                view: TreeView {
+                    dot: false,
+                    path: "/objects".into()
+                }
+            }
+        );
+        assert_eq!(
+            cmd(&["tree", "-h"]).unwrap(),
+            Command::Help(HelpTopic::Tree)
+        );
+        assert_eq!(
+            cmd(&["tree", "--qmp", "stdio"]).unwrap_err().0,
+            "qom tree: unexpected option '--qmp'"
+        );
+        assert_eq!(
+            cmd(&["tree", "/a", "/b"]).unwrap_err().0,
+            "qom tree: unexpected argument '/b'"
+        );
+        assert_eq!(
+            cmd(&["tree", "-object"]).unwrap_err().0,
+            "option '-object' needs an argument"
+        );
     }
 
     #[test]

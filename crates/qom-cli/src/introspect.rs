@@ -1,18 +1,27 @@
-//! `qom types`, `qom properties` and `qom schema`.
+//! `qom types`, `qom properties`, `qom schema`, and the view `qom tree`
+//! prints of the objects it made.
 
-use qom::{Class, TypeRegistry, TYPE_USER_CREATABLE};
+use crate::args::TreeView;
+use crate::dot;
+use qom::{Class, Object, ObjectTree, PropertyKind, TypeRegistry, TYPE_USER_CREATABLE};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// `qom types`: the JSON list, or the hierarchy as an indented tree.
+/// `qom types`: the JSON list, or the hierarchy as an indented tree or as
+/// a Graphviz graph.
 pub fn types(
     types: &TypeRegistry,
     implements: Option<&str>,
     include_abstract: bool,
     tree: bool,
+    dot: bool,
 ) -> qom::Result<String> {
     let list = types.list_types(implements, include_abstract)?;
+    if dot {
+        let names: Vec<String> = list.into_iter().map(|t| t.name).collect();
+        return dot::types(types, &names);
+    }
     if !tree {
         return Ok(serde_json::to_string_pretty(&list).unwrap_or_default());
     }
@@ -137,4 +146,126 @@ pub fn schema(types: &TypeRegistry, type_name: Option<&str>) -> qom::Result<Stri
         doc.extend(m);
     }
     Ok(serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default())
+}
+
+/// A JSON value as Python's `str()` prints the value QMP decoded into:
+/// QEMU's `qom-tree` prints `f"{value}"`, so strings come bare and the
+/// rest in Python's notation (`True`, `None`, `['a', 1]`, `{'k': 2}`).
+fn python_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        v => python_repr(v),
+    }
+}
+
+fn python_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".to_owned(),
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => python_string_repr(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(python_repr).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(m) => {
+            let items: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", python_string_repr(k), python_repr(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+/// Python's `repr()` of a string: single quotes unless the text holds a
+/// single quote and no double one, and escapes for the quote, backslashes
+/// and control characters. (Python also escapes some printable-looking
+/// non-ASCII characters; object names and values here do not have them.)
+fn python_string_repr(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || ('\u{7f}'..='\u{a0}').contains(&c) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
+}
+
+/// The text of QEMU's `qom-tree` for `obj` at `path` and everything below
+/// it: the path, one `  name: value (type)` line per property that is not
+/// a child (in `qom-list` order; a getter's error is shown as
+/// `<EXCEPTION: message>`), an empty line, then each child the same way.
+fn tree_text(out: &mut String, path: &str, obj: &Object) {
+    out.push_str(path);
+    out.push('\n');
+    let props = obj.properties();
+    for p in &props {
+        if matches!(p.kind(), PropertyKind::Child) {
+            continue;
+        }
+        let value = match obj.get(p.name()) {
+            Ok(v) => python_str(&v),
+            Err(e) => format!("<EXCEPTION: {e}>"),
+        };
+        out.push_str(&format!("  {}: {value} ({})\n", p.name(), p.qom_type()));
+    }
+    out.push('\n');
+    for (name, child) in obj.children() {
+        tree_text(out, &dot::child_path(path, &name), &child);
+    }
+}
+
+/// `qom tree`: the objects below `view.path`, as text or as DOT. The path
+/// is resolved as `qom-list` resolves it; nodes are named by canonical
+/// path, so `objects` and `/objects` draw the same.
+pub fn show_tree(tree: &ObjectTree, view: &TreeView) -> qom::Result<String> {
+    let start = tree.resolve_strict(&view.path)?;
+    let path = start.canonical_path().unwrap_or_else(|| view.path.clone());
+    if view.dot {
+        return Ok(dot::objects(tree, &start, &path));
+    }
+    let mut out = String::new();
+    tree_text(&mut out, &path, &start);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_print_as_python_prints_them() {
+        assert_eq!(python_str(&json!("/dev/shm")), "/dev/shm");
+        assert_eq!(python_str(&json!(true)), "True");
+        assert_eq!(python_str(&json!(false)), "False");
+        assert_eq!(python_str(&json!(null)), "None");
+        assert_eq!(python_str(&json!(4194304)), "4194304");
+        assert_eq!(python_str(&json!([])), "[]");
+        assert_eq!(python_str(&json!([0, 1])), "[0, 1]");
+        assert_eq!(python_str(&json!(["a", 1])), "['a', 1]");
+        assert_eq!(python_str(&json!({"k": "v"})), "{'k': 'v'}");
+        assert_eq!(python_repr(&json!("it's")), "\"it's\"");
+        assert_eq!(python_repr(&json!("a'\"b")), "'a\\'\"b'");
+        assert_eq!(python_repr(&json!("x\\y\n\u{1}")), "'x\\\\y\\n\\x01'");
+    }
 }

@@ -5,6 +5,7 @@
 
 mod args;
 mod create;
+mod dot;
 mod introspect;
 mod plugins;
 mod progress;
@@ -20,7 +21,8 @@ use std::sync::Arc;
 
 const MAIN_HELP: &str = "\
 Usage: qom [--plugin PATH]... [-object SPEC]... [-qmp stdio|unix:PATH[,server=on,wait=off]]
-       qom types [--implements TYPE] [--abstract] [--tree]
+       qom types [--implements TYPE] [--abstract] [--tree|--dot]
+       qom tree [--dot] [-object SPEC]... [PATH]
        qom properties TYPE
        qom schema [TYPE]
 
@@ -39,7 +41,8 @@ Options (one dash or two):
   -qmp TARGET       serve QMP on stdio or on a Unix socket (created mode 0600)
   --plugin PATH     load a plugin (a cdylib made with qom::plugin_entry! by
                     the same qom build) before anything else; repeatable,
-                    and accepted by 'qom types', 'properties' and 'schema' too
+                    and accepted by 'qom types', 'tree', 'properties' and
+                    'schema' too
   -h, --help        this text; 'qom COMMAND --help' for the commands
   -V, --version     print the version and the build stamp plugins must match
 
@@ -61,19 +64,39 @@ Examples:
 ";
 
 const TYPES_HELP: &str = "\
-Usage: qom types [--implements TYPE] [--abstract] [--tree]
+Usage: qom types [--implements TYPE] [--abstract] [--tree|--dot]
 
 Lists the registered types as qom-list-types does (JSON), or draws the type
 hierarchy as an indented tree (--tree; ancestors that the filter leaves out
-are shown in [brackets]).
+are shown in [brackets]) or as a Graphviz DOT graph (--dot; parent edges
+solid, interface edges dashed, abstract types dashed and italic, types the
+filter leaves out grey).
 
   --implements TYPE  only types that are, or implement, TYPE
   --abstract         include abstract types
+  --dot              print Graphviz DOT (render with: dot -Tsvg -o types.svg)
   --plugin PATH      load a plugin first, to list its types too (see qom --help)
 
 Examples:
   qom types --implements user-creatable
   qom types --abstract --tree
+  qom types --abstract --dot | dot -Tsvg -o types.svg
+";
+
+const TREE_HELP: &str = "\
+Usage: qom tree [--dot] [-object SPEC]... [--plugin PATH]... [PATH]
+
+Creates the objects given with -object as 'qom' does, then prints the
+composition tree from PATH (default /) as QEMU's qom-tree script prints it
+from a running QEMU: each object's path, then '  name: value (type)' for
+each property that is not a child, then its children. With --dot, prints a
+Graphviz DOT graph instead: children as solid edges, links as dashed edges
+to their targets, each node with its path, type and the properties that
+differ from their defaults. The objects are torn down before 'qom' exits.
+
+Example:
+  qom tree --dot -object thread-context,id=tc0 \\
+      -object memory-backend-ram,id=mem0,size=64M,prealloc-context=tc0 | dot -Tsvg -o tree.svg
 ";
 
 const PROPERTIES_HELP: &str = "\
@@ -141,7 +164,7 @@ fn main() -> ExitCode {
     // Before plugins are loaded (they might start threads) and before any
     // object exists, so that a signal never skips a teardown.
     let shutdown = match command {
-        Command::Run { .. } => match signals::Shutdown::install(&prog) {
+        Command::Run { .. } | Command::Tree { .. } => match signals::Shutdown::install(&prog) {
             Ok(s) => Some(s),
             Err(e) => return fail(&prog, format_args!("setting up signal handling: {e}")),
         },
@@ -159,6 +182,7 @@ fn main() -> ExitCode {
             HelpTopic::Types => TYPES_HELP,
             HelpTopic::Properties => PROPERTIES_HELP,
             HelpTopic::Schema => SCHEMA_HELP,
+            HelpTopic::Tree => TREE_HELP,
         }),
         Command::Version => print(&format!(
             "qom {}\nbuild stamp: {}",
@@ -169,7 +193,8 @@ fn main() -> ExitCode {
             implements,
             include_abstract,
             tree,
-        } => match introspect::types(&types, implements.as_deref(), include_abstract, tree) {
+            dot,
+        } => match introspect::types(&types, implements.as_deref(), include_abstract, tree, dot) {
             Ok(s) => print(&s),
             Err(e) => fail(&prog, e),
         },
@@ -182,7 +207,11 @@ fn main() -> ExitCode {
             Err(e) => fail(&prog, e),
         },
         Command::Run { objects, qmp } => match shutdown {
-            Some(shutdown) => run(&prog, &shutdown, types, &objects, qmp),
+            Some(shutdown) => run(&prog, &shutdown, types, &objects, qmp, None),
+            None => ExitCode::FAILURE,
+        },
+        Command::Tree { objects, view } => match shutdown {
+            Some(shutdown) => run(&prog, &shutdown, types, &objects, None, Some(view)),
             None => ExitCode::FAILURE,
         },
     }
@@ -194,6 +223,7 @@ fn run(
     types: qom::TypeRegistry,
     objects: &[String],
     qmp: Option<args::QmpTarget>,
+    view: Option<args::TreeView>,
 ) -> ExitCode {
     let tree = match ObjectTree::new(types) {
         Ok(t) => Arc::new(t),
@@ -229,7 +259,13 @@ fn run(
     }
     let status = match qmp {
         None if shutdown.received().is_some() => ExitCode::SUCCESS,
-        None => print(&serde_json::to_string_pretty(&create::describe(&tree)).unwrap_or_default()),
+        None => match &view {
+            // Written as is: qom-tree's text ends with an empty line.
+            Some(v) => help_text(prog, introspect::show_tree(&tree, v)),
+            None => {
+                print(&serde_json::to_string_pretty(&create::describe(&tree)).unwrap_or_default())
+            }
+        },
         Some(target) => match serve::serve(&tree, &target, |h| shutdown.attach(h)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(prog, e),
