@@ -389,6 +389,30 @@ fn tree_dot_renders_children_and_links() {
     }
     // Links are edges, not label lines.
     assert!(!file.contains("prealloc-context"), "{file}");
+
+    // From a subtree: a link target outside it is drawn grey, path only.
+    let o = qom(&[
+        "tree",
+        "--dot",
+        "-object",
+        "thread-context,id=tc0",
+        "-object",
+        &file_spec,
+        "file0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dot = stdout(&o);
+    svg(&dot);
+    let n = nodes(&dot);
+    assert_eq!(
+        n.keys().collect::<Vec<_>>(),
+        ["/objects/file0", "/objects/file0/file0[0]", "/objects/tc0"]
+    );
+    assert_eq!(
+        n["/objects/tc0"],
+        r#"[label="/objects/tc0\l", color=gray50, fontcolor=gray50]"#
+    );
+    assert_eq!(edges(&dot).len(), 2, "{dot}");
 }
 
 #[test]
