@@ -87,8 +87,24 @@ impl HostMemory for FileBacking {
     }
 }
 
+/// A [`FileError`] as the object model reports it: QEMU's text, class
+/// GenericError, and as `source()` the most specific typed error: the
+/// [`HostError`](memory_backend::host::HostError) of a mapping or
+/// preallocation failure (a `FileError::Host`, also behind
+/// `FileError::AfterWarnings`), the `FileError` otherwise.
 fn file_error(e: FileError) -> Error {
-    Error::generic(e.to_string())
+    let message = e.to_string();
+    match innermost(e) {
+        FileError::Host(h) => Error::caused_by(message, h),
+        other => Error::caused_by(message, other),
+    }
+}
+
+fn innermost(e: FileError) -> FileError {
+    match e {
+        FileError::AfterWarnings { error, .. } => innermost(*error),
+        other => other,
+    }
 }
 
 fn program_name() -> String {

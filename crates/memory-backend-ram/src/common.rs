@@ -13,9 +13,10 @@ pub(crate) fn base(obj: &Object) -> Result<BackendSettings> {
         .ok_or_else(|| Error::generic(format!("'{}' is not a memory backend", obj.type_name())))
 }
 
-/// An error `what: strerror(errno)`, as QEMU's `error_setg_errno` words it.
+/// An error `what: strerror(errno)`, as QEMU's `error_setg_errno` words
+/// it, with the errno as its `source()`.
 pub(crate) fn errno_error(what: impl std::fmt::Display, e: Errno) -> Error {
-    Error::generic(format!("{what}: {}", strerror(e)))
+    Error::caused_by(format!("{what}: {}", strerror(e)), e)
 }
 
 /// `size` rounded up to the host page size; `None` on overflow.

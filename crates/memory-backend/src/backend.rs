@@ -290,9 +290,11 @@ fn nodes_of(mask: u128) -> Vec<u16> {
         .collect()
 }
 
-/// A [`HostError`] as the object model reports it (QEMU's text).
+/// A [`HostError`] as the object model reports it: QEMU's text, class
+/// GenericError, and the `HostError` itself (errno included) as the
+/// error's `source()`.
 pub fn host_error(e: HostError) -> Error {
-    Error::generic(e.to_string())
+    Error::with_cause(e)
 }
 
 fn no_alloc(type_name: &str) -> Error {

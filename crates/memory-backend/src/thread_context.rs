@@ -137,11 +137,17 @@ fn cpus_to_set(cpus: &[usize]) -> Result<CpuSet> {
     Ok(set)
 }
 
+/// QEMU's "Setting CPU affinity failed: <strerror>", keeping the errno as
+/// the cause.
+fn affinity_error(verb: &str, e: rustix::io::Errno) -> Error {
+    Error::caused_by(format!("{verb} CPU affinity failed: {}", strerror(e)), e)
+}
+
 fn apply(obj: &mut ThreadContextRef<'_>, source: Source, set: CpuSet) -> Result<()> {
     let mut s = obj.state();
     if let Some(t) = &s.thread {
         return rustix::thread::sched_setaffinity(Some(t.tid), &set)
-            .map_err(|e| Error::generic(format!("Setting CPU affinity failed: {}", strerror(e))));
+            .map_err(|e| affinity_error("Setting", e));
     }
     if matches!(s.init, Some((old, _)) if old != source) {
         return Err(Error::generic("Mixing CPU and node affinity not supported"));
@@ -194,9 +200,8 @@ impl qom::UserCreatableImpl for ThreadContextState {
         let thread = ContextThread::spawn(name)?;
         let mut s = obj.state();
         if let Some((_, set)) = s.init.take() {
-            rustix::thread::sched_setaffinity(Some(thread.tid), &set).map_err(|e| {
-                Error::generic(format!("Setting CPU affinity failed: {}", strerror(e)))
-            })?;
+            rustix::thread::sched_setaffinity(Some(thread.tid), &set)
+                .map_err(|e| affinity_error("Setting", e))?;
         }
         s.thread = Some(thread);
         Ok(())
@@ -212,8 +217,9 @@ pub fn affinity(obj: &Object) -> Result<CpuSet> {
         .try_state::<ThreadContextState>()
         .ok_or_else(|| Error::generic(format!("'{}' is not a thread-context", obj.type_name())))?;
     match (&s.thread, &s.init) {
-        (Some(t), _) => rustix::thread::sched_getaffinity(Some(t.tid))
-            .map_err(|e| Error::generic(format!("Getting CPU affinity failed: {}", strerror(e)))),
+        (Some(t), _) => {
+            rustix::thread::sched_getaffinity(Some(t.tid)).map_err(|e| affinity_error("Getting", e))
+        }
         (None, Some((_, set))) => Ok(*set),
         (None, None) => Err(Error::generic("Object not initialized yet")),
     }

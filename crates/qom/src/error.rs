@@ -3,8 +3,24 @@
 //! Every variant renders the text QEMU prints for the same condition (see
 //! `Display`) and knows the QMP error class QEMU reports it with
 //! ([`Error::class`]). Library code returns it; binaries may wrap it.
+//!
+//! An error raised below the object model (a memory backend's host layer,
+//! a system call) keeps its typed cause: [`Error::with_cause`] makes an
+//! [`Error::Caused`] whose `Display` and class are those of a
+//! [`Error::Generic`] with the same text, and whose
+//! [`source`](std::error::Error::source) is the cause, for a program to
+//! downcast (a VMM can tell "MAP_SYNC not supported by this file" from
+//! ENOSPC after `object_add`).
+//!
+//! `Error` stays `Clone + Eq`: the cause is shared behind an [`Arc`] (see
+//! [`Cause`]), and two causes compare equal when their texts are equal.
+//! Errors compare by what they report, text and class, as a QMP client
+//! sees them; the typed cause is extra information for programs, not part
+//! of the identity. (`Eq` is used across the workspace: `LinkedError`
+//! derives it, and tests compare errors with `assert_eq!`.)
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The QMP error classes (`QapiErrorClass` in QEMU's schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,6 +73,52 @@ pub enum LockStyle {
     /// `cannot change property value` (QEMU's `share`, `reserve`)
     Value,
 }
+
+/// The typed cause of an [`Error::Caused`]: any error, shared so that the
+/// [`Error`] stays cheap to clone.
+///
+/// Equality is on the text (`Display`): two causes that read the same are
+/// equal, whatever their types. Get the typed value with
+/// [`Cause::downcast_ref`] or through `std::error::Error::source`.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Cause {
+    /// Wraps an error.
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(Arc::new(e))
+    }
+
+    /// The cause as a plain error trait object.
+    pub fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// The cause as a `T`, when it is one.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// Everything that can go wrong in the object model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,6 +293,16 @@ pub enum Error {
     /// A free-form GenericError, for conditions specific to a type (for
     /// example a memory backend that cannot map its file).
     Generic(String),
+    /// A GenericError that keeps the typed error it comes from (made with
+    /// [`Error::with_cause`] or [`Error::caused_by`]): `Display` is
+    /// `message`, the class is GenericError, and
+    /// `std::error::Error::source` returns `cause`.
+    Caused {
+        /// QEMU's text for the condition.
+        message: String,
+        /// The typed error below the object model.
+        cause: Cause,
+    },
 }
 
 impl Error {
@@ -256,6 +328,35 @@ impl Error {
     /// A free-form GenericError.
     pub fn generic(message: impl Into<String>) -> Self {
         Error::Generic(message.into())
+    }
+
+    /// A GenericError whose text is `cause`'s and whose
+    /// [`source`](std::error::Error::source) is `cause`.
+    pub fn with_cause(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Caused {
+            message: cause.to_string(),
+            cause: Cause::new(cause),
+        }
+    }
+
+    /// A GenericError with its own text (QEMU's wording, often `what:
+    /// strerror`) whose [`source`](std::error::Error::source) is `cause`.
+    pub fn caused_by(
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Caused {
+            message: message.into(),
+            cause: Cause::new(cause),
+        }
+    }
+
+    /// The typed cause, for an [`Error::Caused`].
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            Error::Caused { cause, .. } => Some(cause),
+            _ => None,
+        }
     }
 
     /// The same error with `name` as the parameter name, where the error
@@ -384,11 +485,70 @@ impl fmt::Display for Error {
             Error::NotAQomType => f.write_str("Parameter 'typename' expects a QOM type"),
             Error::CommandNotFound(m) => f.write_str(m),
             Error::Generic(m) => f.write_str(m),
+            Error::Caused { message, .. } => f.write_str(message),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Caused { cause, .. } => Some(cause.as_error()),
+            _ => None,
+        }
+    }
+}
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[derive(Debug, PartialEq)]
+    struct Low(i32);
+    impl fmt::Display for Low {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "low level failure {}", self.0)
+        }
+    }
+    impl std::error::Error for Low {}
+
+    #[test]
+    fn a_caused_error_reads_as_generic_and_keeps_its_source() {
+        let e = Error::with_cause(Low(28));
+        assert_eq!(e.to_string(), "low level failure 28");
+        assert_eq!(e.class(), ErrorClass::GenericError);
+        assert_eq!(e.hint(), None);
+        assert_eq!(e.source().unwrap().downcast_ref::<Low>(), Some(&Low(28)));
+        assert_eq!(e.cause().unwrap().downcast_ref::<Low>(), Some(&Low(28)));
+        let e = Error::caused_by("what: why", Low(5));
+        assert_eq!(e.to_string(), "what: why");
+        assert_eq!(e.source().unwrap().to_string(), "low level failure 5");
+        assert!(Error::generic("what: why").source().is_none());
+    }
+
+    #[test]
+    fn caused_errors_compare_by_text() {
+        let e = Error::with_cause(Low(1));
+        assert_eq!(e.clone(), e);
+        assert_eq!(Error::with_cause(Low(1)), Error::with_cause(Low(1)));
+        assert_ne!(Error::with_cause(Low(1)), Error::with_cause(Low(2)));
+        assert_ne!(
+            Error::caused_by("same", Low(1)),
+            Error::caused_by("same", Low(2))
+        );
+        // A Generic with the same text is another variant: not equal.
+        assert_ne!(
+            Error::with_cause(Low(1)),
+            Error::generic("low level failure 1")
+        );
+        // The renaming of parameters leaves a caused error as it is.
+        assert_eq!(
+            Error::with_cause(Low(3)).with_parameter_name("x"),
+            Error::with_cause(Low(3))
+        );
+    }
+}
