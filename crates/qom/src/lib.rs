@@ -75,6 +75,7 @@ mod builtins;
 mod child;
 mod class;
 pub mod error;
+mod id;
 mod introspect;
 mod link;
 mod linked;
@@ -83,6 +84,7 @@ pub mod path;
 pub mod plugin;
 mod property;
 mod registry;
+mod sync;
 mod tree;
 mod type_info;
 mod typed;
@@ -98,6 +100,7 @@ pub use class::{
     UnparentFn,
 };
 pub use error::{Error, ErrorClass, LockStyle, Result};
+pub use id::is_valid_id;
 pub use introspect::{
     ObjectPropertiesValues, ObjectPropertyInfo, ObjectPropertyValue, ObjectTypeInfo,
 };
@@ -108,7 +111,7 @@ pub use path::Resolved;
 pub use property::{EnumType, OnOffAuto, Property, PropertyKind, PropertyType};
 pub use qom_derive::{Enum, Object};
 pub use registry::{ModuleFn, Plugin, TypeRegistry};
-pub use tree::{is_valid_id, ObjectTree, TOP_CONTAINERS};
+pub use tree::{ObjectTree, TOP_CONTAINERS};
 pub use type_info::{is_valid_type_name, TypeInfo};
 pub use typed::{
     parent_can_be_deleted, parent_complete, parent_unparent, Here, InterfaceInit, InterfaceType,

@@ -5,6 +5,7 @@ use crate::class::{Class, ClassBuilder, ObjectClass};
 use crate::error::{Error, Result};
 use crate::path;
 use crate::property::{Property, PropertyKind, PropertyType, TypedGet, TypedSet};
+use crate::sync;
 use crate::value::{Input, KeyvalValue};
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -286,7 +287,7 @@ impl Object {
     pub fn try_state<S: Any>(&self) -> Option<StateGuard<'_, S>> {
         let id = TypeId::of::<S>();
         let slot = self.0.states.iter().find(|s| s.type_id == id)?;
-        let guard = slot.cell.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = sync::lock(&slot.cell);
         Some(StateGuard {
             guard,
             _s: PhantomData,
@@ -319,12 +320,7 @@ impl Object {
     }
 
     fn instance_property(&self, name: &str) -> Option<Arc<Property>> {
-        self.0
-            .instance_props
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        sync::read(&self.0.instance_props).get(name).cloned()
     }
 
     /// A property by name: the class's first, then the instance's.
@@ -341,14 +337,7 @@ impl Object {
     /// declaration order), then instance properties in the order added.
     pub fn properties(&self) -> Vec<Arc<Property>> {
         let mut v: Vec<Arc<Property>> = self.0.class.properties.values().cloned().collect();
-        v.extend(
-            self.0
-                .instance_props
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .values()
-                .cloned(),
-        );
+        v.extend(sync::read(&self.0.instance_props).values().cloned());
         v
     }
 
@@ -465,9 +454,7 @@ impl Object {
     }
 
     fn lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
-        // Only framework code runs under this lock, so a poisoned lock
-        // means a bug here, not a half-done user update: keep going.
-        self.0.lifecycle.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.0.lifecycle)
     }
 
     fn addr(&self) -> usize {
@@ -525,10 +512,7 @@ impl Object {
         // properties), and the result is merged under the lock.
         let mut scratch: IndexMap<Arc<str>, Arc<Property>> = self.0.class.properties.clone();
         scratch.extend(
-            self.0
-                .instance_props
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
+            sync::read(&self.0.instance_props)
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
@@ -546,11 +530,7 @@ impl Object {
             return Err(e);
         }
         let added: Vec<_> = scratch.into_iter().skip(before).collect();
-        let mut props = self
-            .0
-            .instance_props
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut props = sync::write(&self.0.instance_props);
         // Another thread may have added (or a child been placed under) one
         // of these names since the snapshot.
         if let Some((name, _)) = added.iter().find(|(k, _)| props.contains_key(k)) {
@@ -581,12 +561,7 @@ impl Object {
             _ => {
                 // Dropped after the lock: a property's closures may hold
                 // user values whose drop runs user code.
-                let removed = self
-                    .0
-                    .instance_props
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .shift_remove(name);
+                let removed = sync::write(&self.0.instance_props).shift_remove(name);
                 drop(removed);
             }
         }
@@ -654,7 +629,7 @@ impl Object {
         }
         lc.stage = Stage::Completing;
         while lc.locked_writes > 0 {
-            lc = self.0.drained.wait(lc).unwrap_or_else(|e| e.into_inner());
+            lc = sync::wait(&self.0.drained, lc);
         }
         Ok(Completion {
             obj: self,
@@ -700,11 +675,7 @@ impl Object {
                 "an object cannot be its own child or a child of the root's child",
             ));
         }
-        let mut props = self
-            .0
-            .instance_props
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut props = sync::write(&self.0.instance_props);
         if self.0.class.properties.contains_key(name) || props.contains_key(name) {
             return Err(Error::DuplicateProperty {
                 name: name.to_owned(),
@@ -717,7 +688,7 @@ impl Object {
         let prop = path::child_property(name, child);
         let pname = prop.name.clone();
         props.insert(pname.clone(), Arc::new(prop));
-        *child.0.parent.lock().unwrap_or_else(|e| e.into_inner()) = Some(ParentRef {
+        *sync::lock(&child.0.parent) = Some(ParentRef {
             parent: Arc::downgrade(&self.0),
             name: pname,
         });
@@ -726,10 +697,7 @@ impl Object {
 
     /// The parent in the composition tree.
     pub fn parent(&self) -> Option<Object> {
-        self.0
-            .parent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.0.parent)
             .as_ref()
             .and_then(|p| p.parent.upgrade())
             .map(Object)
@@ -737,20 +705,14 @@ impl Object {
 
     /// The name of the `child<>` property the parent holds this object by.
     pub fn name(&self) -> Option<String> {
-        self.0
-            .parent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.0.parent)
             .as_ref()
             .map(|p| p.name.to_string())
     }
 
     /// The children, in the order they were added.
     pub fn children(&self) -> Vec<(String, Object)> {
-        self.0
-            .instance_props
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        sync::read(&self.0.instance_props)
             .values()
             .filter_map(|p| path::child_of(p).map(|c| (p.name.to_string(), c)))
             .collect()
@@ -790,20 +752,9 @@ impl Object {
         {
             hook(self);
         }
-        let name = self
-            .0
-            .parent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .map(|p| p.name);
+        let name = sync::lock(&self.0.parent).take().map(|p| p.name);
         if let Some(name) = name {
-            let removed = parent
-                .0
-                .instance_props
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .shift_remove(&name);
+            let removed = sync::write(&parent.0.instance_props).shift_remove(&name);
             drop(removed);
         }
         self.0.unparenting.store(false, Ordering::Release);
@@ -820,7 +771,7 @@ impl Object {
         let mut cur = self.clone();
         loop {
             let (parent, name) = {
-                let guard = cur.0.parent.lock().unwrap_or_else(|e| e.into_inner());
+                let guard = sync::lock(&cur.0.parent);
                 match guard.as_ref() {
                     None => return None,
                     Some(p) => (p.parent.upgrade().map(Object)?, p.name.clone()),
@@ -885,11 +836,7 @@ impl Drop for ObjectInner {
     fn drop(&mut self) {
         // Release the instance properties first: children are unparented
         // (their unparent hooks run) while this object's state still exists.
-        let props = std::mem::take(
-            self.instance_props
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let props = std::mem::take(sync::recover(self.instance_props.get_mut()));
         for (_, prop) in props.into_iter().rev() {
             if let Some(child) = path::child_of(&prop) {
                 if let Some(hook) = child
@@ -900,13 +847,13 @@ impl Drop for ObjectInner {
                 {
                     hook(&child);
                 }
-                *child.0.parent.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                *sync::lock(&child.0.parent) = None;
             }
         }
         // Finalize leaf to root, each hook on its own level's state.
         for slot in self.states.iter_mut().rev() {
             if let Some(fin) = &self.class.levels[slot.level].finalize {
-                let state = slot.cell.get_mut().unwrap_or_else(|e| e.into_inner());
+                let state = sync::recover(slot.cell.get_mut());
                 fin(state.as_mut());
             }
         }

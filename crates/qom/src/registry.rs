@@ -5,6 +5,7 @@ use crate::builtins;
 use crate::class::{Children, Class, ClassBuilder, Level, ObjectClass};
 use crate::error::{Error, Result};
 use crate::object::Object;
+use crate::sync;
 use crate::type_info::{is_valid_type_name, TypeInfo};
 use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};
@@ -136,7 +137,7 @@ impl TypeRegistry {
                 info.name
             )));
         }
-        let mut types = self.types.write().unwrap_or_else(|e| e.into_inner());
+        let mut types = sync::write(&self.types);
         if types.contains_key(info.name.as_str()) {
             return Err(Error::DuplicateType(info.name));
         }
@@ -192,17 +193,11 @@ impl TypeRegistry {
     }
 
     fn modules(&self) -> MutexGuard<'_, Modules> {
-        // No user code runs under this lock, so poisoning cannot leave the
-        // table half-updated by a module.
-        self.modules.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.modules)
     }
 
     fn lookup_loaded(&self, name: &str) -> Option<Arc<TypeImpl>> {
-        self.types
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        sync::read(&self.types).get(name).cloned()
     }
 
     /// Finds a type, loading its module if one is registered for the name
@@ -229,10 +224,7 @@ impl TypeRegistry {
                         return Ok(self.lookup_loaded(name));
                     }
                     modules.waiting.insert(me, name.to_owned());
-                    modules = self
-                        .module_loaded
-                        .wait(modules)
-                        .unwrap_or_else(|e| e.into_inner());
+                    modules = sync::wait(&self.module_loaded, modules);
                     modules.waiting.remove(&me);
                 }
                 Some(state @ ModuleState::Pending(_)) => {
@@ -287,9 +279,7 @@ impl TypeRegistry {
 
     /// The registered type names, in registration order.
     pub fn type_names(&self) -> Vec<String> {
-        self.types
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        sync::read(&self.types)
             .keys()
             .map(|k| k.to_string())
             .collect()
@@ -318,7 +308,7 @@ impl TypeRegistry {
         // (memory_backend::register does), so they must run before the
         // build lock is taken, never under it.
         self.load_ancestry(ti)?;
-        let _guard = self.build.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = sync::lock(&self.build);
         self.build_class(ti, 0, &mut Vec::new())
     }
 
@@ -521,13 +511,7 @@ impl TypeRegistry {
         implements: Option<&str>,
         include_abstract: bool,
     ) -> Result<Vec<Arc<Class>>> {
-        let impls: Vec<Arc<TypeImpl>> = self
-            .types
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let impls: Vec<Arc<TypeImpl>> = sync::read(&self.types).values().cloned().collect();
         let mut out = Vec::new();
         for ti in impls {
             let class = self.class_of(&ti)?;

@@ -3,6 +3,7 @@
 
 use crate::builtins::{TYPE_CONTAINER, TYPE_USER_CREATABLE};
 use crate::error::{Error, Result};
+use crate::id::is_valid_id;
 use crate::object::Object;
 use crate::path::{self, Resolved};
 use crate::registry::TypeRegistry;
@@ -34,13 +35,6 @@ impl std::fmt::Debug for ObjectTree {
             .field("objects", &self.objects.children())
             .finish_non_exhaustive()
     }
-}
-
-/// QEMU's `id_wellformed`: a letter, then letters, digits, `-`, `.`, `_`.
-pub fn is_valid_id(id: &str) -> bool {
-    let mut chars = id.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
 impl ObjectTree {

@@ -168,7 +168,7 @@ impl ObjectSpec {
         }
         let parsed = opts_parse(text, Some("qom-type"));
         if let Some(id) = &parsed.id {
-            if !crate::tree::is_valid_id(id) {
+            if !crate::id::is_valid_id(id) {
                 return Err(Error::InvalidId);
             }
         }
