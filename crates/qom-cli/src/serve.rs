@@ -2,9 +2,10 @@
 
 use crate::args::QmpTarget;
 use qom::ObjectTree;
-use qom_qmp::{register_qom_commands, Commands, Server, ServerHandle};
+use qom_qmp::{register_qom_commands, Commands, Server, ServerConfig, ServerHandle};
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The command table of the `qom` binary: the protocol built-ins, the QOM
 /// commands, and `query-memdev` from the memory backends.
@@ -51,6 +52,21 @@ fn memdev_schema() -> qom_qmp::schema::CommandSchema {
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
 
+/// How long a socket client's thread polls for the next request after an
+/// answer ([`ServerConfig::poll_spin`], off for embedders): 50 µs, which
+/// saves a wake-up per round trip for a client with one request in flight
+/// and costs at most that much CPU per answer. `QOM_POLL_SPIN_US` sets
+/// another value (0 turns it off); `cargo xtask bench qmp --poll-spin`
+/// compares the two.
+fn poll_spin() -> Duration {
+    const DEFAULT_US: u64 = 50;
+    let us = std::env::var("QOM_POLL_SPIN_US")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_US);
+    Duration::from_micros(us)
+}
+
 /// Serves until `quit`, a stop through the server's handle, or the end of
 /// input on stdio. `attach` receives the handle before anything is served;
 /// when it returns false (a signal came first), nothing is served.
@@ -59,7 +75,11 @@ pub fn serve(
     target: &QmpTarget,
     attach: impl FnOnce(ServerHandle) -> bool,
 ) -> Result<(), String> {
-    let server = Server::new(commands(tree)?);
+    let config = ServerConfig {
+        poll_spin: poll_spin(),
+        ..ServerConfig::default()
+    };
+    let server = Server::with_config(commands(tree)?, config);
     if !attach(server.handle()) {
         return Ok(());
     }

@@ -18,23 +18,28 @@
 //!   and [`ServerConfig::write_timeout`]).
 
 mod output;
+mod socket_file;
+mod stdin;
 
 use crate::commands::Commands;
 use crate::json_stream::{JsonStream, Limits};
 use crate::protocol::{self, Action, ProtocolConfig, Session};
 use output::{Output, SocketReader};
 use serde_json::Value;
+use socket_file::io_err;
+pub use socket_file::{bind_unix, BoundSocket, ServerError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+use stdin::StdinReader;
 
 /// Settings of a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +65,11 @@ pub struct ServerConfig {
     /// After answering, how long a socket client's thread keeps polling for
     /// the next request without sleeping. A client with one request in
     /// flight usually sends the next one within microseconds; catching it
-    /// without a sleep and a wake-up roughly halves the round trip. Zero
-    /// turns it off (idle clients never spin longer than this).
+    /// without a sleep and a wake-up saves a wake-up per round trip, at the
+    /// price of up to this much CPU time after every answer (idle clients
+    /// never spin longer than this). Zero, the default, turns it off: an
+    /// embedder opts in when QMP latency matters more than CPU (the `qom`
+    /// binary uses 50 µs; docs/benchmarks.md has the figures).
     pub poll_spin: Duration,
 }
 
@@ -73,7 +81,7 @@ impl Default for ServerConfig {
             write_timeout: Some(Duration::from_secs(10)),
             max_pending_output: 1 << 20,
             max_clients: 128,
-            poll_spin: Duration::from_micros(50),
+            poll_spin: Duration::ZERO,
         }
     }
 }
@@ -87,48 +95,6 @@ pub enum StopReason {
     EndOfInput,
     /// [`ServerHandle::stop`] was called.
     Stopped,
-}
-
-/// Errors of the socket transport.
-#[derive(Debug)]
-pub enum ServerError {
-    /// Another live server is listening on the path.
-    InUse(PathBuf),
-    /// The path exists and is not a socket; it is left alone.
-    NotASocket(PathBuf),
-    /// Any other I/O error, with what was being done.
-    Io {
-        /// What failed.
-        context: String,
-        /// The underlying error.
-        source: io::Error,
-    },
-}
-
-impl fmt::Display for ServerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServerError::InUse(p) => {
-                write!(f, "{}: another server is listening there", p.display())
-            }
-            ServerError::NotASocket(p) => write!(f, "{}: exists and is not a socket", p.display()),
-            ServerError::Io { context, source } => write!(f, "{context}: {source}"),
-        }
-    }
-}
-
-impl std::error::Error for ServerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ServerError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
-    let context = context.into();
-    move |source| ServerError::Io { context, source }
 }
 
 struct Client {
@@ -421,7 +387,8 @@ impl Server {
     /// Serve a socket made by [`bind_unix`] until `quit` or a stop, one
     /// thread per client; the socket file is removed afterwards.
     pub fn serve_bound(&self, bound: BoundSocket) -> io::Result<StopReason> {
-        self.serve_listener(bound.listener, Some(bound.path))
+        let (listener, path) = bound.into_parts();
+        self.serve_listener(listener, Some(path))
     }
 
     /// Serve a listener bound by the caller until `quit` or a stop, one
@@ -500,49 +467,6 @@ impl Server {
     }
 }
 
-/// Standard input for [`Server::serve_stdio`]: waits for input or for the
-/// wake-up socket's peer to be shut down, whichever comes first, so that a
-/// stop does not wait for the next line. Reads go to the descriptor itself:
-/// std's buffer in front of it could hold data that `poll` does not see.
-struct StdinReader {
-    stdin: io::Stdin,
-    wake: UnixStream,
-}
-
-impl Read for StdinReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use rustix::event::{poll, PollFd, PollFlags};
-        use std::os::fd::AsFd;
-        let stdin = self.stdin.as_fd();
-        let (input, woken) = {
-            let mut fds = [
-                PollFd::new(&stdin, PollFlags::IN),
-                PollFd::new(&self.wake, PollFlags::IN),
-            ];
-            match poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => return Err(io::ErrorKind::Interrupted.into()),
-                Err(e) => return Err(e.into()),
-            }
-            (fds[0].revents(), !fds[1].revents().is_empty())
-        };
-        if woken {
-            // run_client sees the stop flag, which was set before the
-            // wake-up, and returns the stop reason for this error.
-            return Err(io::Error::other("server stopped"));
-        }
-        if input.contains(PollFlags::NVAL) {
-            // No standard input at all: like std, treat it as empty.
-            return Ok(0);
-        }
-        match rustix::io::read(stdin, buf) {
-            Ok(n) => Ok(n),
-            Err(rustix::io::Errno::BADF) => Ok(0),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
 fn serve_socket(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<StopReason> {
     let closer = stream.try_clone()?;
     let output = Arc::new(Output::socket(
@@ -563,96 +487,4 @@ fn serve_socket(shared: &Arc<Shared>, stream: UnixStream) -> io::Result<StopReas
     let r = shared.run_client(reader, output);
     shared.remove_client(id);
     r
-}
-
-/// Create a listening Unix socket at `path` that only the owner may use
-/// (mode 0600), without a window in which it is reachable with looser
-/// permissions and without touching the process umask: the socket is bound
-/// inside a fresh private (0700) directory next to `path`, set to 0600, then
-/// renamed into place.
-///
-/// A stale socket at `path` (nobody accepting) is replaced; a live one gives
-/// [`ServerError::InUse`]; anything that is not a socket gives
-/// [`ServerError::NotASocket`] and is left alone.
-pub fn bind_unix(path: &Path) -> Result<BoundSocket, ServerError> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => {
-            if UnixStream::connect(path).is_ok() {
-                return Err(ServerError::InUse(path.to_path_buf()));
-            }
-        }
-        Ok(_) => return Err(ServerError::NotASocket(path.to_path_buf())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(format!("{}", path.display()))(e)),
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let dir = private_dir(&parent)?;
-    let tmp = dir.join("s");
-    let result = (|| {
-        let listener =
-            UnixListener::bind(&tmp).map_err(io_err(format!("binding {}", tmp.display())))?;
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))
-            .map_err(io_err(format!("chmod {}", tmp.display())))?;
-        fs::rename(&tmp, path).map_err(io_err(format!("renaming socket to {}", path.display())))?;
-        Ok(BoundSocket {
-            listener,
-            path: path.to_path_buf(),
-        })
-    })();
-    let _ = fs::remove_file(&tmp);
-    let _ = fs::remove_dir(&dir);
-    result
-}
-
-/// A listening socket made by [`bind_unix`], with the path it lives at.
-#[derive(Debug)]
-pub struct BoundSocket {
-    listener: UnixListener,
-    path: PathBuf,
-}
-
-impl BoundSocket {
-    /// Where the socket is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The listener and its path. Note that the listener's own
-    /// `local_addr()` names the temporary place it was bound at.
-    pub fn into_parts(self) -> (UnixListener, PathBuf) {
-        (self.listener, self.path)
-    }
-}
-
-fn private_dir(parent: &Path) -> Result<PathBuf, ServerError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut last = None;
-    for _ in 0..16 {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!(
-            ".qmp{:x}",
-            (u64::from(std::process::id()) << 24) ^ (u64::from(nanos) << 8) ^ n
-        );
-        let dir = parent.join(name);
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => {
-                return Err(io_err(format!(
-                    "creating a directory in {}",
-                    parent.display()
-                ))(e))
-            }
-        }
-    }
-    Err(io_err("creating a private directory")(
-        last.unwrap_or_else(|| io::Error::other("no name available")),
-    ))
 }
