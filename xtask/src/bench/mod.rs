@@ -4,6 +4,7 @@
 
 mod prealloc;
 mod qmp;
+mod qmp_spin;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,9 @@ benchmarks:
              `cargo xtask bench prealloc --help` for its options
   qmp        the QMP server against qemu-system-x86_64 -machine none (when
              installed) with a native client: start to greeting, qom-get
-             round trips, object-add + object-del cycles; [--runs N]
+             round trips, object-add + object-del cycles; [--runs N];
+             with --poll-spin: the qom binary's poll_spin on (50 us) and off,
+             round trips and the server's CPU time
 ";
 
 /// Runs the benchmark named by the first argument.

@@ -17,17 +17,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A server under test.
-struct Server {
-    label: &'static str,
-    program: PathBuf,
+pub(super) struct Server {
+    pub(super) label: &'static str,
+    pub(super) program: PathBuf,
     /// Arguments that come before `-qmp ...`.
-    base_args: Vec<String>,
+    pub(super) base_args: Vec<String>,
+    /// Environment variables set for the server.
+    pub(super) env: Vec<(&'static str, String)>,
 }
 
 impl Server {
     fn command(&self, qmp: &str, objects: &[&str]) -> Command {
         let mut c = Command::new(&self.program);
         c.args(&self.base_args);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         for o in objects {
             c.args(["-object", o]);
         }
@@ -41,7 +44,7 @@ impl Server {
 
 /// How the client waits for a reply.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Wait {
+pub(super) enum Wait {
     /// A blocking read: the thread sleeps until the reply arrives.
     Block,
     /// Non-blocking reads in a loop for up to 2 ms before blocking, as a
@@ -74,7 +77,7 @@ impl std::io::Read for ClientReader {
 }
 
 /// A QMP connection: newline-delimited JSON.
-struct Client {
+pub(super) struct Client {
     reader: BufReader<ClientReader>,
     writer: UnixStream,
     line: String,
@@ -120,7 +123,7 @@ impl Client {
     }
 
     /// Sends one request and waits for its reply (events are skipped).
-    fn call(&mut self, execute: &str, arguments: Value) -> Result<Value> {
+    pub(super) fn call(&mut self, execute: &str, arguments: Value) -> Result<Value> {
         let req = json!({"execute": execute, "arguments": arguments});
         let mut text = req.to_string();
         text.push('\n');
@@ -137,7 +140,7 @@ impl Client {
     }
 }
 
-fn stop(mut child: Child) {
+pub(super) fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -160,7 +163,7 @@ fn startup(server: &Server) -> Result<f64> {
     Ok(secs)
 }
 
-fn socket_server(
+pub(super) fn socket_server(
     server: &Server,
     dir: &Path,
     objects: &[&str],
@@ -223,20 +226,28 @@ fn qemu() -> Option<(PathBuf, String)> {
     Some((PathBuf::from("qemu-system-x86_64"), version))
 }
 
-/// Runs the benchmark; `args`: `[--runs N]`.
+/// Runs the benchmark; `args`: `[--runs N] [--poll-spin]`. With
+/// `--poll-spin`, compares the `qom` binary's poll_spin settings instead
+/// (see the `qmp_spin` module).
 pub fn run(args: &[String]) -> Result<()> {
     let mut runs = 5usize;
+    let mut poll_spin = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--runs" => runs = it.next().context("--runs needs a number")?.parse()?,
+            "--poll-spin" => poll_spin = true,
             other => bail!("bench qmp: unexpected argument '{other}'"),
         }
+    }
+    if poll_spin {
+        return super::qmp_spin::run(runs);
     }
     let mut servers = vec![Server {
         label: "qom",
         program: super::build_release(&[("qom-cli", "qom")])?.remove(0),
         base_args: vec![],
+        env: vec![],
     }];
     match qemu() {
         Some((program, version)) => {
@@ -247,6 +258,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 base_args: ["-machine", "none", "-nodefaults", "-display", "none"]
                     .map(String::from)
                     .to_vec(),
+                env: vec![],
             });
         }
         None => println!("reference: qemu-system-x86_64 not installed; measuring qom only"),
