@@ -16,6 +16,8 @@
 //! through a filter: sizes are capped at 2 MiB, preallocation threads at
 //! 4, at most 8 objects live at once, and `mem-path` is moved into a
 //! directory of this process under /dev/shm.
+//!
+//! `QOM_FUZZ_TRACE=1` prints each session's output (to replay an input).
 
 #![no_main]
 
@@ -75,13 +77,14 @@ struct Ledger {
 fn tame(name: &str, value: &mut Value) {
     match (name, &*value) {
         ("size" | "align" | "offset", Value::Number(n)) => {
-            if let Some(v) = n.as_u64().filter(|&v| v > MAX_SIZE) {
-                *value = Value::from(v % (MAX_SIZE + 1));
+            // Clamped, not wrapped: a page multiple stays one.
+            if n.as_u64().is_some_and(|v| v > MAX_SIZE) {
+                *value = Value::from(MAX_SIZE);
             }
         }
         ("prealloc-threads", Value::Number(n)) => {
-            if let Some(v) = n.as_u64().filter(|&v| v > MAX_THREADS) {
-                *value = Value::from(v % (MAX_THREADS + 1));
+            if n.as_u64().is_some_and(|v| v > MAX_THREADS) {
+                *value = Value::from(MAX_THREADS);
             }
         }
         ("mem-path", Value::String(p)) => {
@@ -316,6 +319,11 @@ fuzz_target!(|data: &[u8]| {
         .expect("in-memory streams do not fail");
     drop(server);
 
+    // QOM_FUZZ_TRACE=1 shows the session when replaying an input.
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    if *TRACE.get_or_init(|| std::env::var_os("QOM_FUZZ_TRACE").is_some()) {
+        eprintln!("{}", String::from_utf8_lossy(&sink.0.lock().unwrap()));
+    }
     check_replies(input, &sink.0.lock().unwrap());
 
     let live = ledger.lock().unwrap().live.clone();
