@@ -19,7 +19,8 @@
 //!   and an error naming the file when the file is not on DAX;
 //! - `off`: never asked for;
 //! - `auto`: asked for with `share=on`, a plain shared mapping when
-//!   refused (with `pmem=on`, QEMU's two warnings go to stderr).
+//!   refused (with `pmem=on`, QEMU's two warnings are logged, see
+//!   [`report_warning`]).
 //!
 //! After creation `sync` reads back what was obtained, as `rom` reads back
 //! its resolution.
@@ -107,20 +108,24 @@ fn innermost(e: FileError) -> FileError {
     }
 }
 
-fn program_name() -> String {
-    std::env::args_os()
-        .next()
-        .map(PathBuf::from)
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "qom".to_owned())
-}
+/// The `log` target of a warning that QEMU prints with `warn_report`
+/// (`PROGRAM: warning: TEXT`); the record's text is TEXT.
+pub const WARNING_TARGET: &str = "memory_backend_file";
 
-/// Prints a warning the way QEMU does: `perror`-style and raw lines as
-/// they are, `warn_report` lines with the program name and `warning: `.
+/// The `log` target of a warning whose text is a whole stderr line as QEMU
+/// prints it (`perror`-style, or a raw line starting with "Warning: "): a
+/// logger that imitates QEMU prints it as it is.
+pub const RAW_WARNING_TARGET: &str = "memory_backend_file::raw";
+
+/// Reports a warning through the `log` facade at level `Warn`, with the
+/// target that says how QEMU prints it ([`WARNING_TARGET`] or
+/// [`RAW_WARNING_TARGET`]). The library prints nothing itself: the `qom`
+/// binary's logger prints QEMU's lines on stderr; without a logger the
+/// warnings are dropped (they stay readable in [`FileInfo::warnings`]).
 pub fn report_warning(w: &FileWarning) {
     match w {
-        FileWarning::NonDaxPmemDeprecated => eprintln!("{}: warning: {w}", program_name()),
-        _ => eprintln!("{w}"),
+        FileWarning::NonDaxPmemDeprecated => log::warn!(target: WARNING_TARGET, "{w}"),
+        _ => log::warn!(target: RAW_WARNING_TARGET, "{w}"),
     }
 }
 
@@ -260,7 +265,7 @@ pub struct FileInfo {
     pub rom: bool,
     /// Whether `MAP_SYNC` is in effect.
     pub map_sync: bool,
-    /// What was printed on stderr while creating it.
+    /// What was reported while creating it (see [`report_warning`]).
     pub warnings: Vec<FileWarning>,
 }
 

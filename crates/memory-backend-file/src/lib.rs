@@ -48,8 +48,8 @@ pub mod backend;
 pub mod file;
 
 pub use backend::{
-    file_info, persist, register, report_warning, FileInfo, SYNC_DESCRIPTION,
-    TYPE_MEMORY_BACKEND_FILE,
+    file_info, persist, register, report_warning, FileInfo, RAW_WARNING_TARGET, SYNC_DESCRIPTION,
+    TYPE_MEMORY_BACKEND_FILE, WARNING_TARGET,
 };
 
 // Linking this crate is enough for `TypeRegistry::with_linked_types` to

@@ -7,6 +7,7 @@ mod args;
 mod create;
 mod dot;
 mod introspect;
+mod logger;
 mod plugins;
 mod progress;
 mod serve;
@@ -152,6 +153,7 @@ fn fail(prog: &str, msg: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     let prog = prog_name();
+    logger::install(&prog);
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args::Invocation { command, plugins } = match args::parse(&argv) {
         Ok(i) => i,
