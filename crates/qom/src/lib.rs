@@ -72,15 +72,13 @@
 extern crate self as qom;
 
 mod builtins;
-mod child;
 mod class;
+mod composition;
 pub mod error;
 mod id;
 mod introspect;
-mod link;
 mod linked;
 mod object;
-pub mod path;
 pub mod plugin;
 mod property;
 mod registry;
@@ -94,20 +92,20 @@ pub use builtins::{
     CanBeDeletedFn, CompleteFn, UserCreatableClass, TYPE_CONTAINER, TYPE_INTERFACE, TYPE_OBJECT,
     TYPE_USER_CREATABLE,
 };
-pub use child::{Child, ChildField};
 pub use class::{
     Class, ClassBuilder, ClassCheckFn, ClassData, ObjectClass, PropertyBuilder, RawPropertyBuilder,
     UnparentFn,
 };
+pub use composition::path;
+pub use composition::path::Resolved;
+pub use composition::{Child, ChildField, Link};
 pub use error::{Error, ErrorClass, LockStyle, Result};
 pub use id::is_valid_id;
 pub use introspect::{
     ObjectPropertiesValues, ObjectPropertyInfo, ObjectPropertyValue, ObjectTypeInfo,
 };
-pub use link::Link;
 pub use linked::{linked_registrations, LinkedError, LinkedRegistration};
 pub use object::{Object, StateGuard, WeakObject};
-pub use path::Resolved;
 pub use property::{EnumType, OnOffAuto, Property, PropertyKind, PropertyType};
 pub use qom_derive::{Enum, Object};
 pub use registry::{ModuleFn, Plugin, TypeRegistry};

@@ -1,6 +1,7 @@
 //! Properties: the record a class or an object holds for each named value,
 //! and the typed values they carry.
 
+use crate::composition::Edge;
 use crate::error::{LockStyle, Result};
 use crate::object::Object;
 use crate::value::{Input, Size};
@@ -17,8 +18,6 @@ pub type GetFn = Arc<dyn Fn(&Object) -> Result<Value> + Send + Sync>;
 pub type SetFn = Arc<dyn Fn(&Object, Input<'_>) -> Result<()> + Send + Sync>;
 /// Parses an input without storing it (the "validate" of parse, validate, act).
 pub type CheckFn = Arc<dyn Fn(Input<'_>) -> Result<()> + Send + Sync>;
-/// Follows a `child<>` or `link<>` property to the object it names.
-pub type ResolveFn = Arc<dyn Fn(&Object) -> Option<Object> + Send + Sync>;
 
 /// What kind of property this is, for the tree and for path resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,17 +44,16 @@ pub struct Property {
     pub(crate) get: Option<GetFn>,
     pub(crate) set: Option<SetFn>,
     pub(crate) check: Option<CheckFn>,
-    pub(crate) resolve: Option<ResolveFn>,
     pub(crate) lock: Option<LockStyle>,
     /// Refuse a locked write before looking at the value (QEMU's raw
     /// visitor properties such as `size`), instead of after parsing it
     /// (QEMU's typed bool/string/enum properties, the default).
     pub(crate) lock_first: bool,
     pub(crate) required: bool,
-    pub(crate) kind: PropertyKind,
+    /// Its place in the composition tree: a child it holds, a link it
+    /// follows, or neither.
+    pub(crate) edge: Edge,
     pub(crate) schema: Value,
-    /// For `child<>` properties: the child they hold.
-    pub(crate) child: Option<Arc<dyn std::any::Any + Send + Sync>>,
     /// The typed getter, as `TypedGet<V>`, for access without JSON.
     pub(crate) typed_get: Option<Arc<dyn std::any::Any + Send + Sync>>,
     /// The typed setter, as `TypedSet<V>`, for access without JSON.
@@ -92,13 +90,11 @@ impl Property {
             get: None,
             set: None,
             check: None,
-            resolve: None,
             lock: None,
             lock_first: false,
             required: false,
-            kind: PropertyKind::Value,
+            edge: Edge::None,
             schema: json!({}),
-            child: None,
             typed_get: None,
             typed_set: None,
         }
@@ -138,7 +134,7 @@ impl Property {
     }
     /// Child, link or plain value.
     pub fn kind(&self) -> &PropertyKind {
-        &self.kind
+        self.edge.kind()
     }
     /// A JSON Schema of the values the setter accepts from JSON.
     pub fn json_schema(&self) -> &Value {

@@ -2,7 +2,8 @@
 //! table that registers types on first use.
 
 use crate::builtins;
-use crate::class::{Children, Class, ClassBuilder, Level, ObjectClass};
+use crate::class::{Class, ClassBuilder, Level, ObjectClass};
+use crate::composition::ChildDecls;
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::sync;
@@ -426,7 +427,6 @@ impl TypeRegistry {
             interfaces.push(iclass.ancestors.clone());
         }
         levels.push(Level {
-            type_name: name.clone(),
             state: info.state.clone(),
             instance_init: info.instance_init.clone(),
             instance_post_init: info.instance_post_init.clone(),
@@ -462,7 +462,7 @@ impl TypeRegistry {
                 properties: &mut properties,
                 data: &mut data,
                 error: None,
-                children: Some(Children {
+                children: Some(ChildDecls {
                     decls: &mut decls,
                     inherited,
                     resolve: &mut resolve,

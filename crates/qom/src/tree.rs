@@ -2,10 +2,10 @@
 //! objects added and deleted by id.
 
 use crate::builtins::{TYPE_CONTAINER, TYPE_USER_CREATABLE};
+use crate::composition::path::{self, Resolved};
 use crate::error::{Error, Result};
 use crate::id::is_valid_id;
 use crate::object::Object;
-use crate::path::{self, Resolved};
 use crate::registry::TypeRegistry;
 use crate::value::{ObjectSpec, Props};
 use serde_json::{Map, Value};

@@ -1,45 +1,8 @@
-//! Paths in the composition tree: `child<>` properties, absolute and
-//! partial path resolution.
+//! Paths in the composition tree: canonical paths, and QEMU's absolute
+//! and partial path resolution through `child<>` and `link<>` properties.
 
 use crate::object::Object;
-use crate::property::{Property, PropertyKind};
-use serde_json::Value;
-use std::any::Any;
-use std::sync::Arc;
-
-/// The child a `child<>` property holds (its only strong reference from
-/// the tree).
-struct ChildSlot(Object);
-
-/// Builds the `child<TYPE>` property that holds `child`.
-pub(crate) fn child_property(name: &str, child: &Object) -> Property {
-    let mut p = Property::new(name, format!("child<{}>", child.type_name()));
-    p.kind = PropertyKind::Child;
-    let holder: Arc<dyn Any + Send + Sync> = Arc::new(ChildSlot(child.clone()));
-    let weak = child.downgrade();
-    p.get = Some(Arc::new(move |_| {
-        let path = weak
-            .upgrade()
-            .and_then(|c| c.canonical_path())
-            .unwrap_or_default();
-        Ok(Value::String(path))
-    }));
-    let held = holder.clone();
-    p.resolve = Some(Arc::new(move |_| {
-        held.downcast_ref::<ChildSlot>().map(|c| c.0.clone())
-    }));
-    p.schema = serde_json::json!({"type": "string", "readOnly": true});
-    p.child = Some(holder);
-    p
-}
-
-/// The child object of a `child<>` property.
-pub(crate) fn child_of(p: &Property) -> Option<Object> {
-    p.child
-        .as_ref()
-        .and_then(|h| h.downcast_ref::<ChildSlot>())
-        .map(|c| c.0.clone())
-}
+use crate::sync;
 
 /// The outcome of a path lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,12 +88,53 @@ fn partial(
     }
 }
 
-/// Resolves `path` relative to `parent` without searching (a leading `/`
-/// makes it absolute from the tree's root).
-pub fn resolve_at(parent: &Object, path: &str) -> Option<Object> {
-    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if path.starts_with('/') {
-        return walk(&parent.root()?, &parts);
+impl Object {
+    /// The canonical path (`/objects/mem0`), or `None` when the object is
+    /// not attached to a tree's root.
+    pub fn canonical_path(&self) -> Option<String> {
+        if self.is_root() {
+            return Some("/".to_owned());
+        }
+        let mut parts = Vec::new();
+        let mut cur = self.clone();
+        loop {
+            let (parent, name) = {
+                let guard = sync::lock(&cur.0.place.parent);
+                match guard.as_ref() {
+                    None => return None,
+                    Some(p) => (p.parent.upgrade().map(Object)?, p.name.clone()),
+                }
+            };
+            parts.push(name);
+            if parent.is_root() {
+                break;
+            }
+            cur = parent;
+        }
+        parts.reverse();
+        let mut s = String::new();
+        for p in parts {
+            s.push('/');
+            s.push_str(&p);
+        }
+        Some(s)
     }
-    walk(parent, &parts)
+
+    /// The root of the tree this object belongs to or was created for.
+    pub fn root(&self) -> Option<Object> {
+        if self.is_root() {
+            return Some(self.clone());
+        }
+        self.0
+            .place
+            .root
+            .as_ref()
+            .and_then(|w| w.upgrade())
+            .map(Object)
+    }
+
+    /// Follows one path component: a `child<>` or `link<>` property.
+    pub fn resolve_component(&self, name: &str) -> Option<Object> {
+        self.property(name).and_then(|p| p.edge.follow(self))
+    }
 }
