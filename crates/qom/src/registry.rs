@@ -286,11 +286,6 @@ impl TypeRegistry {
             .collect()
     }
 
-    /// The declared parent of a registered type.
-    pub fn parent_of(&self, name: &str) -> Option<String> {
-        self.lookup_loaded(name).and_then(|t| t.info.parent.clone())
-    }
-
     /// The class of a type, building it (and its ancestors) on first use.
     /// `Ok(None)` when no such type exists.
     pub fn find_class(&self, name: &str) -> Result<Option<Arc<Class>>> {
