@@ -7,10 +7,16 @@ use memory_backend::host::{host_page_size, strerror, Errno, MapRequest, Mapping,
 use memory_backend::{host_error, BackendSettings, HostMemory};
 use qom::{Error, Object, Result};
 
-/// The base properties of `obj`, which must be a memory backend.
-pub(crate) fn base(obj: &Object) -> Result<BackendSettings> {
-    memory_backend::settings(obj)
-        .ok_or_else(|| Error::generic(format!("'{}' is not a memory backend", obj.type_name())))
+/// The base properties of `obj`, which must be a memory backend with a
+/// size: QEMU's "can't create WHAT with size 0" otherwise (`what` is
+/// "backend", or "shm backend").
+pub(crate) fn base(obj: &Object, what: &str) -> Result<BackendSettings> {
+    let s = memory_backend::settings(obj)
+        .ok_or_else(|| Error::generic(format!("'{}' is not a memory backend", obj.type_name())))?;
+    if s.size == 0 {
+        return Err(Error::generic(format!("can't create {what} with size 0")));
+    }
+    Ok(s)
 }
 
 /// An error `what: strerror(errno)`, as QEMU's `error_setg_errno` words

@@ -48,7 +48,7 @@ pub mod memfd;
 pub mod ram;
 pub mod shm;
 
-use qom::{Object, Result, TypeRegistry};
+use qom::{Object, ObjectType, Result, TypeRegistry};
 
 pub use memfd::{memfd_flags, MEMFD_SEALS, TYPE_MEMORY_BACKEND_MEMFD};
 pub use ram::TYPE_MEMORY_BACKEND_RAM;
@@ -58,9 +58,10 @@ pub use shm::TYPE_MEMORY_BACKEND_SHM;
 /// `memory-backend-shm` in that order (QEMU's), after `memory-backend` and
 /// `thread-context` when they are missing. Calling it twice is harmless.
 pub fn register(types: &TypeRegistry) -> Result<()> {
-    ram::register(types)?;
-    memfd::register(types)?;
-    shm::register(types)
+    memory_backend::register(types)?;
+    types.register_once(ram::RamBackend::type_info())?;
+    types.register_once(memfd::MemfdState::type_info())?;
+    types.register_once(shm::ShmBackend::type_info())
 }
 
 // Linking this crate is enough for `TypeRegistry::with_linked_types` to

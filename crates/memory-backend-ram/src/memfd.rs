@@ -16,7 +16,7 @@
 //! QEMU's message.
 
 use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
-use qom::{Error, LockStyle, Object, ObjectRef, ObjectType, Result, Size, TypeInfo, TypeRegistry};
+use qom::{Error, LockStyle, Object, ObjectRef, Result, Size};
 use rustix::fs::{fcntl_add_seals, ftruncate, memfd_create, MemfdFlags, SealFlags};
 
 use crate::common::{base, errno_error, map_fd};
@@ -36,7 +36,7 @@ const MFD_HUGE_SHIFT: u32 = 26;
 /// The `memory-backend-memfd` level of an object's state, and the type.
 #[derive(Debug, qom::Object)]
 #[qom(name = "memory-backend-memfd", parent = MemoryBackend)]
-struct MemfdState {
+pub(crate) struct MemfdState {
     #[property(description = "Use huge pages")]
     hugetlb: bool,
     #[property(
@@ -70,7 +70,11 @@ impl qom::ObjectImpl for MemfdState {
 
 impl MemoryBackendImpl for MemfdState {
     fn alloc(obj: &mut ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>> {
-        alloc(obj.object())
+        let (hugetlb, hugetlbsize, seal) = {
+            let m = obj.state();
+            (m.hugetlb, m.hugetlbsize.0, m.seal)
+        };
+        alloc(obj.object(), hugetlb, hugetlbsize, seal)
     }
 }
 
@@ -96,15 +100,8 @@ pub fn memfd_flags(hugetlb: bool, hugetlbsize: u64, seal: bool) -> Result<MemfdF
     Ok(flags)
 }
 
-fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
-    let s = base(obj)?;
-    if s.size == 0 {
-        return Err(Error::generic("can't create backend with size 0"));
-    }
-    let (hugetlb, hugetlbsize, seal) = {
-        let m = obj.state::<MemfdState>();
-        (m.hugetlb, m.hugetlbsize.0, m.seal)
-    };
+fn alloc(obj: &Object, hugetlb: bool, hugetlbsize: u64, seal: bool) -> Result<Box<dyn HostMemory>> {
+    let s = base(obj, "backend")?;
     let flags = memfd_flags(hugetlb, hugetlbsize, seal)?;
     let fd = memfd_create(TYPE_MEMORY_BACKEND_MEMFD, flags).map_err(|e| {
         errno_error(
@@ -135,17 +132,4 @@ fn set_hugetlbsize(obj: &mut ObjectRef<'_, MemfdState>, v: Size) -> Result<()> {
     }
     obj.state().hugetlbsize = v;
     Ok(())
-}
-
-/// The registration of `memory-backend-memfd` (the parent must be
-/// registered first; [`register`] takes care of that).
-pub fn type_info() -> TypeInfo {
-    MemfdState::type_info()
-}
-
-/// Registers `memory-backend-memfd` (and `memory-backend` when missing).
-/// Calling it twice is harmless.
-pub fn register(types: &TypeRegistry) -> Result<()> {
-    memory_backend::register(types)?;
-    types.register_once(type_info())
 }

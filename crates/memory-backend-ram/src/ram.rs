@@ -10,7 +10,7 @@
 //! anonymous mapping cannot offer.
 
 use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
-use qom::{Error, ObjectRef, ObjectType, Result, TypeInfo, TypeRegistry};
+use qom::{ObjectRef, Result};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 
 use crate::common::{base, errno_error, map_fd, page_aligned};
@@ -21,37 +21,18 @@ pub const TYPE_MEMORY_BACKEND_RAM: &str = <RamBackend as qom::StaticType>::TYPE_
 /// `memory-backend-ram` adds no state of its own.
 #[derive(Default, qom::Object)]
 #[qom(name = "memory-backend-ram", parent = MemoryBackend)]
-struct RamBackend {}
+pub(crate) struct RamBackend {}
 
 impl qom::ObjectImpl for RamBackend {}
 
 impl MemoryBackendImpl for RamBackend {
     fn alloc(obj: &mut ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>> {
-        alloc(obj.object())
+        let obj = obj.object();
+        let s = base(obj, "backend")?;
+        let fd = memfd_create(TYPE_MEMORY_BACKEND_RAM, MemfdFlags::CLOEXEC)
+            .map_err(|e| errno_error("cannot allocate guest RAM", e))?;
+        let len = page_aligned(s.size).unwrap_or(s.size);
+        ftruncate(&fd, len).map_err(|e| errno_error("cannot allocate guest RAM", e))?;
+        map_fd(obj, fd, &s, s.share)
     }
-}
-
-fn alloc(obj: &qom::Object) -> Result<Box<dyn HostMemory>> {
-    let s = base(obj)?;
-    if s.size == 0 {
-        return Err(Error::generic("can't create backend with size 0"));
-    }
-    let fd = memfd_create(TYPE_MEMORY_BACKEND_RAM, MemfdFlags::CLOEXEC)
-        .map_err(|e| errno_error("cannot allocate guest RAM", e))?;
-    let len = page_aligned(s.size).unwrap_or(s.size);
-    ftruncate(&fd, len).map_err(|e| errno_error("cannot allocate guest RAM", e))?;
-    map_fd(obj, fd, &s, s.share)
-}
-
-/// The registration of `memory-backend-ram` (the parent must be
-/// registered first; [`register`] takes care of that).
-pub fn type_info() -> TypeInfo {
-    RamBackend::type_info()
-}
-
-/// Registers `memory-backend-ram` (and `memory-backend` when missing).
-/// Calling it twice is harmless.
-pub fn register(types: &TypeRegistry) -> Result<()> {
-    memory_backend::register(types)?;
-    types.register_once(type_info())
 }

@@ -8,7 +8,7 @@
 //! at creation with "can't create shm backend with `share=off`".
 
 use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
-use qom::{Error, Object, ObjectRef, ObjectType, Result, TypeInfo, TypeRegistry};
+use qom::{Error, ObjectRef, Result};
 use rustix::fs::{ftruncate, Mode};
 use rustix::shm;
 
@@ -20,7 +20,7 @@ pub const TYPE_MEMORY_BACKEND_SHM: &str = <ShmBackend as qom::StaticType>::TYPE_
 /// `memory-backend-shm` adds no state of its own.
 #[derive(Default, qom::Object)]
 #[qom(name = "memory-backend-shm", parent = MemoryBackend)]
-struct ShmBackend {}
+pub(crate) struct ShmBackend {}
 
 impl qom::ObjectImpl for ShmBackend {
     fn instance_init(obj: &mut ObjectRef<'_, Self>) {
@@ -30,50 +30,31 @@ impl qom::ObjectImpl for ShmBackend {
 
 impl MemoryBackendImpl for ShmBackend {
     fn alloc(obj: &mut ObjectRef<'_, Self>) -> Result<Box<dyn HostMemory>> {
-        alloc(obj.object())
-    }
-}
-
-fn alloc(obj: &Object) -> Result<Box<dyn HostMemory>> {
-    let s = base(obj)?;
-    if s.size == 0 {
-        return Err(Error::generic("can't create shm backend with size 0"));
-    }
-    if !s.share {
-        return Err(Error::generic("can't create shm backend with `share=off`"));
-    }
-    let name = format!(
-        "/qemu-{}-shm-{}",
-        std::process::id(),
-        memory_backend::region_name(obj)
-    );
-    // Mode 0: nobody else may open it; we pass the descriptor on instead.
-    let fd = shm::open(
-        name.as_str(),
-        shm::OFlags::RDWR | shm::OFlags::CREATE | shm::OFlags::EXCL,
-        Mode::empty(),
-    )
-    .map_err(|e| errno_error("failed to create POSIX shared memory", e))?;
-    // The descriptor keeps the object alive; the name is no longer needed.
-    let _ = shm::unlink(name.as_str());
-    ftruncate(&fd, s.size).map_err(|e| {
-        errno_error(
-            format_args!("failed to resize POSIX shared memory to {}", s.size),
-            e,
+        let obj = obj.object();
+        let s = base(obj, "shm backend")?;
+        if !s.share {
+            return Err(Error::generic("can't create shm backend with `share=off`"));
+        }
+        let name = format!(
+            "/qemu-{}-shm-{}",
+            std::process::id(),
+            memory_backend::region_name(obj)
+        );
+        // Mode 0: nobody else may open it; we pass the descriptor on instead.
+        let fd = shm::open(
+            name.as_str(),
+            shm::OFlags::RDWR | shm::OFlags::CREATE | shm::OFlags::EXCL,
+            Mode::empty(),
         )
-    })?;
-    map_fd(obj, fd, &s, true)
-}
-
-/// The registration of `memory-backend-shm` (the parent must be registered
-/// first; [`register`] takes care of that).
-pub fn type_info() -> TypeInfo {
-    ShmBackend::type_info()
-}
-
-/// Registers `memory-backend-shm` (and `memory-backend` when missing).
-/// Calling it twice is harmless.
-pub fn register(types: &TypeRegistry) -> Result<()> {
-    memory_backend::register(types)?;
-    types.register_once(type_info())
+        .map_err(|e| errno_error("failed to create POSIX shared memory", e))?;
+        // The descriptor keeps the object alive; the name is no longer needed.
+        let _ = shm::unlink(name.as_str());
+        ftruncate(&fd, s.size).map_err(|e| {
+            errno_error(
+                format_args!("failed to resize POSIX shared memory to {}", s.size),
+                e,
+            )
+        })?;
+        map_fd(obj, fd, &s, true)
+    }
 }
