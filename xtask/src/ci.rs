@@ -101,7 +101,7 @@ fn repeat_tests(package: &str, test: &str, runs: usize) -> Result<()> {
     Ok(())
 }
 
-/// Runs fmt, clippy, tests and docs.
+/// Runs fmt, clippy, tests, docs and the public-API check.
 pub fn run(_args: &[String]) -> Result<()> {
     ensure_python_client()?;
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
@@ -122,6 +122,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    crate::public_api::ci()?;
     crate::soak::ci()?;
     crate::fuzz::ci()?;
     Ok(())
