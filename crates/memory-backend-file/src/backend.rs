@@ -28,14 +28,14 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
-use memory_backend::host::{Mapping, SyncMode};
+use memory_backend::host::Mapping;
 use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
 use qom::{
     Error, LockStyle, Object, ObjectRef, ObjectType, OnOffAuto, Result, Size, TypeInfo,
     TypeRegistry,
 };
 
-use crate::file::{FileBacking, FileError, FileMapRequest, FileOrigin, FileWarning, RomMode};
+use crate::file::{FileBacking, FileError, FileMapRequest, FileOrigin, FileWarning};
 
 /// The QOM type name.
 pub const TYPE_MEMORY_BACKEND_FILE: &str = <FileBackendState as qom::StaticType>::TYPE_NAME;
@@ -129,22 +129,6 @@ pub fn report_warning(w: &FileWarning) {
     }
 }
 
-fn rom_mode(v: OnOffAuto) -> RomMode {
-    match v {
-        OnOffAuto::Auto => RomMode::Auto,
-        OnOffAuto::On => RomMode::On,
-        OnOffAuto::Off => RomMode::Off,
-    }
-}
-
-fn sync_mode(v: OnOffAuto) -> SyncMode {
-    match v {
-        OnOffAuto::Auto => SyncMode::Auto,
-        OnOffAuto::On => SyncMode::On,
-        OnOffAuto::Off => SyncMode::Off,
-    }
-}
-
 fn on_off(b: bool) -> OnOffAuto {
     if b {
         OnOffAuto::On
@@ -164,10 +148,10 @@ fn map_request(obj: &Object) -> Result<FileMapRequest> {
     req.align = s.align.0;
     req.share = base.share;
     req.readonly = s.readonly;
-    req.rom = rom_mode(s.rom);
+    req.rom = s.rom;
     req.reserve = base.reserve;
     req.pmem = s.pmem;
-    req.sync = sync_mode(s.sync);
+    req.sync = s.sync;
     req.discard_data = s.discard_data;
     Ok(req)
 }

@@ -27,17 +27,13 @@ use open::{file_size, open_backing, CreatedGuard, PendingName, Tmpfile};
 /// The QOM type name used in messages.
 pub const TYPE_NAME: &str = "memory-backend-file";
 
-/// The `rom` property (`OnOffAuto`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum RomMode {
-    /// ROM exactly when `readonly` is on.
-    #[default]
-    Auto,
-    /// Read-only memory; needs `readonly=on`.
-    On,
-    /// Writable memory; with `readonly=on` only as a private copy.
-    Off,
-}
+/// The `rom` property: QAPI's `OnOffAuto`, the property's own type (no
+/// conversion in between).
+///
+/// - `Auto` (the default): ROM exactly when `readonly` is on.
+/// - `On`: read-only memory; needs `readonly=on`.
+/// - `Off`: writable memory; with `readonly=on` only as a private copy.
+pub type RomMode = qom::OnOffAuto;
 
 /// Everything needed to set up a file backend (the backend's properties).
 #[derive(Debug, Clone, PartialEq, Eq)]

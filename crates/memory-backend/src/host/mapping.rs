@@ -15,20 +15,17 @@ use super::util::{fd_page_size, fd_path, host_page_size};
 /// page-aligned layout makes MADV_POPULATE_WRITE on ext4 ~25x slower).
 pub const MIN_MAP_ALIGN: u64 = 2 << 20;
 
-/// Whether to map with `MAP_SYNC` (the `sync` property of
-/// `memory-backend-file`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SyncMode {
-    /// Never ask for `MAP_SYNC`.
-    Off,
-    /// Ask for it when the mapping is shared; when the kernel or the file
-    /// refuses, map without it ([`MapSyncOutcome::Refused`]).
-    #[default]
-    Auto,
-    /// Require it: fail without a system call when the mapping is not
-    /// shared, and fail when the kernel or the file refuses.
-    On,
-}
+/// Whether to map with `MAP_SYNC`: QAPI's `OnOffAuto`, the very type of
+/// the `sync` property of `memory-backend-file`, so that no conversion
+/// stands between the property and the mapping.
+///
+/// - `Off`: never ask for `MAP_SYNC`.
+/// - `Auto` (the default): ask for it when the mapping is shared; when the
+///   kernel or the file refuses, map without it
+///   ([`MapSyncOutcome::Refused`]).
+/// - `On`: require it: fail without a system call when the mapping is not
+///   shared, and fail when the kernel or the file refuses.
+pub type SyncMode = qom::OnOffAuto;
 
 /// What became of `MAP_SYNC` for a mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
