@@ -5,6 +5,7 @@ mod bench;
 mod ci;
 mod dax_vm;
 mod fuzz;
+mod nightly;
 mod public_api;
 mod sanitize;
 mod soak;

@@ -12,6 +12,7 @@
 //! missing. Snapshots are sorted lists, so the check prints what was
 //! removed and what was added.
 
+use crate::nightly::{self, NIGHTLY};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -34,9 +35,6 @@ const CRATES: [&str; 6] = [
 /// which nightlies from 2025-08-02 on write until the next format change;
 /// a newer nightly needs a newer release, and the snapshots re-blessed.
 const TOOL_VERSION: &str = "0.52.0";
-
-/// The toolchain that writes rustdoc JSON.
-const NIGHTLY: &str = "nightly";
 
 fn say(msg: &str) {
     eprintln!("xtask public-api: {msg}");
@@ -86,7 +84,7 @@ pub fn ci() -> Result<()> {
 
 fn check(crates: &[&str], bless: bool) -> Result<()> {
     let started = Instant::now();
-    ensure_nightly()?;
+    nightly::ensure("public-api")?;
     ensure_tool()?;
     let root = workspace_root();
     let dir = root.join("api");
@@ -203,28 +201,6 @@ fn public_api(root: &Path, krate: &str) -> Result<String> {
         );
     }
     Ok(text)
-}
-
-/// Installs the nightly toolchain when it is missing.
-fn ensure_nightly() -> Result<()> {
-    let have = Command::new("rustup")
-        .args(["run", NIGHTLY, "rustdoc", "-V"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if have {
-        return Ok(());
-    }
-    say("no nightly toolchain: rustup toolchain install nightly --profile minimal");
-    let status = Command::new("rustup")
-        .args(["toolchain", "install", NIGHTLY, "--profile", "minimal"])
-        .status()
-        .context("running rustup")?;
-    if !status.success() {
-        bail!("installing the nightly toolchain failed ({status})");
-    }
-    Ok(())
 }
 
 /// The installed cargo-public-api's version, if any.
