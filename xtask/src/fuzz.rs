@@ -17,7 +17,7 @@
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 /// Every target, in the order they run.
@@ -28,8 +28,6 @@ const DEFAULT_SECONDS: u64 = 60;
 
 /// How long each target runs in `cargo xtask ci`.
 const CI_SECONDS: u64 = 30;
-
-const NIGHTLY: &str = "nightly";
 
 /// The flags cargo-fuzz passes to rustc (coverage for libFuzzer, the
 /// `fuzzing` cfg, and the checks a debug build has).
@@ -88,7 +86,7 @@ fn fuzz(targets: &[&str], seconds: u64) -> Result<()> {
     let started = Instant::now();
     let root = workspace_root();
     let fuzz_dir = root.join("fuzz");
-    ensure_nightly()?;
+    crate::nightly::ensure("fuzz")?;
     let triple = host_triple()?;
     let bin_dir = build(&fuzz_dir, &triple)?;
     say(&format!(
@@ -143,35 +141,12 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Installs the nightly toolchain when it is missing (fresh CI machines
-/// have stable only).
-fn ensure_nightly() -> Result<()> {
-    let have = Command::new("rustup")
-        .args(["run", NIGHTLY, "rustc", "-V"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if have {
-        return Ok(());
-    }
-    say("no nightly toolchain: rustup toolchain install nightly --profile minimal");
-    let status = Command::new("rustup")
-        .args(["toolchain", "install", NIGHTLY, "--profile", "minimal"])
-        .status()
-        .context("running rustup")?;
-    if !status.success() {
-        bail!("installing the nightly toolchain failed ({status})");
-    }
-    Ok(())
-}
-
 /// The host target triple, as nightly rustc names it. The build passes
 /// `--target` so that RUSTFLAGS reach only the fuzzed crates, not build
 /// scripts and proc-macros.
 fn host_triple() -> Result<String> {
     let out = Command::new("rustup")
-        .args(["run", NIGHTLY, "rustc", "-vV"])
+        .args(["run", crate::nightly::NIGHTLY, "rustc", "-vV"])
         .output()
         .context("running nightly rustc -vV")?;
     String::from_utf8_lossy(&out.stdout)
@@ -185,19 +160,26 @@ fn host_triple() -> Result<String> {
 fn build(fuzz_dir: &Path, triple: &str) -> Result<PathBuf> {
     let target_dir = fuzz_dir.join("target");
     let mut cmd = Command::new("rustup");
-    cmd.args(["run", NIGHTLY, "cargo", "build", "--release", "--bins"])
-        .arg("--manifest-path")
-        .arg(fuzz_dir.join("Cargo.toml"))
-        .args(["--target", triple])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("RUSTFLAGS", RUSTFLAGS)
-        // Whatever the calling cargo set for its own build must not leak
-        // into this one.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("RUSTC")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("CARGO_BUILD_TARGET");
+    cmd.args([
+        "run",
+        crate::nightly::NIGHTLY,
+        "cargo",
+        "build",
+        "--release",
+        "--bins",
+    ])
+    .arg("--manifest-path")
+    .arg(fuzz_dir.join("Cargo.toml"))
+    .args(["--target", triple])
+    .env("CARGO_TARGET_DIR", &target_dir)
+    .env("RUSTFLAGS", RUSTFLAGS)
+    // Whatever the calling cargo set for its own build must not leak
+    // into this one.
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("RUSTUP_TOOLCHAIN")
+    .env_remove("RUSTC")
+    .env_remove("RUSTC_WRAPPER")
+    .env_remove("CARGO_BUILD_TARGET");
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("building the fuzz targets failed ({status})");

@@ -1,5 +1,5 @@
 //! The nightly toolchain, for the tasks that need it (rustdoc JSON for the
-//! public-API check; fuzz.rs still has its own copy of `ensure`).
+//! public-API check, libFuzzer builds).
 
 use anyhow::{bail, Context, Result};
 use std::process::{Command, Stdio};
