@@ -2,29 +2,71 @@
 
 use crate::args::QmpTarget;
 use qom::ObjectTree;
-use qom_qmp::{register_qom_commands, Commands, Server, ServerConfig, ServerHandle};
+use qom_qmp::{
+    register_qom_commands, Commands, RegisterError, Server, ServerConfig, ServerError, ServerHandle,
+};
 use serde_json::{Map, Value};
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Why `qom` could not serve QMP.
+#[derive(Debug)]
+pub enum ServeError {
+    /// Building the command table failed (a programming error: two
+    /// commands of one name).
+    Commands(RegisterError),
+    /// The stdio transport failed.
+    Stdio(std::io::Error),
+    /// The Unix socket could not be set up or served.
+    Unix {
+        /// The path given with `-qmp unix:PATH`.
+        path: String,
+        /// What went wrong.
+        source: ServerError,
+    },
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Commands(e) => e.fmt(f),
+            ServeError::Stdio(e) => write!(f, "-qmp stdio: {e}"),
+            ServeError::Unix { path, source } => write!(f, "-qmp unix:{path}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Commands(e) => Some(e),
+            ServeError::Stdio(e) => Some(e),
+            ServeError::Unix { source, .. } => Some(source),
+        }
+    }
+}
+
+impl From<RegisterError> for ServeError {
+    fn from(e: RegisterError) -> Self {
+        ServeError::Commands(e)
+    }
+}
+
 /// The command table of the `qom` binary: the protocol built-ins, the QOM
 /// commands, and `query-memdev` from the memory backends.
-pub fn commands(tree: &Arc<ObjectTree>) -> Result<Arc<Commands>, String> {
+pub fn commands(tree: &Arc<ObjectTree>) -> Result<Arc<Commands>, RegisterError> {
     let commands = Commands::new();
-    register_qom_commands(&commands, tree.clone()).map_err(|e| e.to_string())?;
+    register_qom_commands(&commands, tree.clone())?;
     let t = tree.clone();
-    commands
-        .register("query-memdev", move |args: &Map<String, Value>| {
-            let _: NoArgs = qom_qmp::qom_commands::decode(args)?;
-            serde_json::to_value(memory_backend::query_memdev(&t))
-                .map_err(|e| qom::Error::generic(e.to_string()))
-        })
-        .map_err(|e| e.to_string())?;
-    commands
-        .describe("query-memdev", memdev_schema())
-        .map_err(|e| e.to_string())?;
+    commands.register("query-memdev", move |args: &Map<String, Value>| {
+        let _: NoArgs = qom_qmp::qom_commands::decode(args)?;
+        serde_json::to_value(memory_backend::query_memdev(&t))
+            .map_err(|e| qom::Error::generic(e.to_string()))
+    })?;
+    commands.describe("query-memdev", memdev_schema())?;
     let commands = Arc::new(commands);
-    qom_qmp::schema::register_query_qmp_schema(&commands).map_err(|e| e.to_string())?;
+    qom_qmp::schema::register_query_qmp_schema(&commands)?;
     Ok(commands)
 }
 
@@ -74,7 +116,7 @@ pub fn serve(
     tree: &Arc<ObjectTree>,
     target: &QmpTarget,
     attach: impl FnOnce(ServerHandle) -> bool,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     let config = ServerConfig {
         poll_spin: poll_spin(),
         ..ServerConfig::default()
@@ -84,13 +126,15 @@ pub fn serve(
         return Ok(());
     }
     match target {
-        QmpTarget::Stdio => server
-            .serve_stdio()
-            .map(drop)
-            .map_err(|e| format!("-qmp stdio: {e}")),
-        QmpTarget::Unix(path) => server
-            .serve_unix(path)
-            .map(drop)
-            .map_err(|e| format!("-qmp unix:{path}: {e}")),
+        QmpTarget::Stdio => server.serve_stdio().map(drop).map_err(ServeError::Stdio),
+        QmpTarget::Unix(path) => {
+            server
+                .serve_unix(path)
+                .map(drop)
+                .map_err(|source| ServeError::Unix {
+                    path: path.clone(),
+                    source,
+                })
+        }
     }
 }
