@@ -51,39 +51,9 @@ pub fn fd_path(fd: impl AsFd) -> String {
 }
 
 /// A size in QEMU's human form (`size_to_str`): three significant digits
-/// and an IEC suffix, e.g. `4 KiB`, `2 MiB`, `1.5 GiB`, `512 B`.
-pub fn size_to_str(val: u64) -> String {
-    const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-    // QEMU picks the unit from floor(log2(val * 1024 / 1000)) / 10, so that
-    // values of 1000 units or more move to the next unit.
-    let scaled = val as f64 * 1024.0 / 1000.0;
-    let idx = if scaled < 1.0 {
-        0
-    } else {
-        ((scaled.log2().floor() as usize) / 10).min(SUFFIXES.len() - 1)
-    };
-    let v = val as f64 / (1u64 << (idx * 10)) as f64;
-    format!("{} {}B", three_digits(v), SUFFIXES[idx])
-}
-
-/// `%.3g` for values below 1000 (what `size_to_str` produces).
-fn three_digits(v: f64) -> String {
-    let decimals = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else if v >= 1.0 {
-        2
-    } else {
-        3
-    };
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
+/// and an IEC suffix, e.g. `4 KiB`, `2 MiB`, `1.5 GiB`, `512 B`. The one
+/// implementation is qom's, which the option parsers' messages use too.
+pub use qom::value::format_size_iec as size_to_str;
 
 /// The number of online CPUs (`/sys/devices/system/cpu/online`, like
 /// `sysconf(_SC_NPROCESSORS_ONLN)`), at least 1.
