@@ -129,14 +129,6 @@ pub fn report_warning(w: &FileWarning) {
     }
 }
 
-fn on_off(b: bool) -> OnOffAuto {
-    if b {
-        OnOffAuto::On
-    } else {
-        OnOffAuto::Off
-    }
-}
-
 /// The request `alloc` hands to the file layer, built from the properties.
 fn map_request(obj: &Object) -> Result<FileMapRequest> {
     let base = memory_backend::settings(obj)
@@ -171,8 +163,8 @@ impl MemoryBackendImpl for FileBackendState {
             report_warning(w);
         }
         let mut s = obj.state();
-        s.rom = on_off(backing.rom());
-        s.sync = on_off(backing.map_sync());
+        s.rom = OnOffAuto::from(backing.rom());
+        s.sync = OnOffAuto::from(backing.map_sync());
         Ok(Box::new(backing))
     }
 }

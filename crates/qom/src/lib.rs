@@ -99,7 +99,7 @@ pub use class::{
 pub use composition::path;
 pub use composition::path::Resolved;
 pub use composition::{Child, ChildField, Link};
-pub use error::{Error, ErrorClass, LockStyle, Result};
+pub use error::{Cause, Error, ErrorClass, LockStyle, Result};
 pub use id::is_valid_id;
 pub use introspect::{
     ObjectPropertiesValues, ObjectPropertyInfo, ObjectPropertyValue, ObjectTypeInfo,

@@ -285,6 +285,17 @@ pub enum OnOffAuto {
     Off,
 }
 
+impl From<bool> for OnOffAuto {
+    /// A setting that was decided: `On` or `Off`.
+    fn from(on: bool) -> Self {
+        if on {
+            OnOffAuto::On
+        } else {
+            OnOffAuto::Off
+        }
+    }
+}
+
 /// Renders a default for help text the way QEMU 10 does: strings bare,
 /// booleans as `on`/`off`, everything else as compact JSON.
 pub(crate) fn default_for_help(v: &Value) -> String {
