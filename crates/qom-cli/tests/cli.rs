@@ -1,8 +1,9 @@
 //! The `qom` command line: output, exit status and QEMU's error layout.
 
+use qom_test_support::TempDir;
 use serde_json::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn qom(args: &[&str]) -> Output {
@@ -21,41 +22,12 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A fresh directory under /tmp, removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("qom-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-    fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn creates_prints_and_releases_objects() {
-    let t = Tmp::new("ok");
+    let t = TempDir::new_in("/tmp");
     let spec = format!(
         "memory-backend-file,id=mem0,size=4M,mem-path={},share=on,sync=auto",
-        t.path("f")
+        t.file("f")
     );
     let o = qom(&[
         "-object",
@@ -70,13 +42,13 @@ fn creates_prints_and_releases_objects() {
     // tmpfs and ext4 refuse MAP_SYNC: auto fell back and reads back off.
     assert_eq!(v["mem0"]["sync"], "off");
     assert_eq!(v["mem1"]["mem-path"], "/dev/shm");
-    assert_eq!(std::fs::metadata(t.path("f")).unwrap().len(), 4 << 20);
+    assert_eq!(std::fs::metadata(t.file("f")).unwrap().len(), 4 << 20);
 }
 
 #[test]
 fn parse_errors_name_the_option_and_exit_1() {
-    let t = Tmp::new("parse");
-    let f = t.path("f");
+    let t = TempDir::new_in("/tmp");
+    let f = t.file("f");
     let cases = [
         (
             format!("memory-backend-file,id=m,size=4X,mem-path={f}"),
@@ -127,8 +99,8 @@ fn parse_errors_name_the_option_and_exit_1() {
 
 #[test]
 fn creation_errors_have_no_location_and_leave_nothing() {
-    let t = Tmp::new("create");
-    let f = t.path("f");
+    let t = TempDir::new_in("/tmp");
+    let f = t.file("f");
     let cases = [
         (
             format!("memory-backend-file,id=m,size=0,mem-path={f}"),
@@ -141,11 +113,11 @@ fn creation_errors_have_no_location_and_leave_nothing() {
         (
             format!(
                 "memory-backend-file,id=m,size=4M,mem-path={}",
-                t.path("nodir/f")
+                t.file("nodir/f")
             ),
             &*format!(
                 "can't open backing store {} for guest RAM: No such file or directory",
-                t.path("nodir/f")
+                t.file("nodir/f")
             ),
         ),
     ];
@@ -167,9 +139,9 @@ fn creation_errors_have_no_location_and_leave_nothing() {
 
 #[test]
 fn duplicate_ids_and_json_specs() {
-    let t = Tmp::new("dup");
-    let a = format!("memory-backend-file,id=m,size=4M,mem-path={}", t.path("a"));
-    let b = format!("memory-backend-file,id=m,size=4M,mem-path={}", t.path("b"));
+    let t = TempDir::new_in("/tmp");
+    let a = format!("memory-backend-file,id=m,size=4M,mem-path={}", t.file("a"));
+    let b = format!("memory-backend-file,id=m,size=4M,mem-path={}", t.file("b"));
     let o = qom(&["-object", &a, "-object", &b]);
     assert_eq!(
         stderr(&o),
@@ -178,7 +150,7 @@ fn duplicate_ids_and_json_specs() {
     assert!(t.entries().is_empty());
     let json = format!(
         r#"{{"qom-type":"memory-backend-file","id":"m","size":"4M","mem-path":"{}"}}"#,
-        t.path("a")
+        t.file("a")
     );
     let o = qom(&["-object", &json]);
     assert_eq!(
@@ -187,7 +159,7 @@ fn duplicate_ids_and_json_specs() {
     );
     let json = format!(
         r#"{{"qom-type":"memory-backend-file","id":"m","size":4194304,"mem-path":"{}"}}"#,
-        t.path("a")
+        t.file("a")
     );
     let o = qom(&["-object", &json]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -301,8 +273,8 @@ fn qmp_on_stdio_ends_at_end_of_input() {
 
 #[test]
 fn qmp_on_a_unix_socket_and_quit() {
-    let t = Tmp::new("sock");
-    let sock = t.path("qmp.sock");
+    let t = TempDir::new_in("/tmp");
+    let sock = t.file("qmp.sock");
     let mut child = Command::new(env!("CARGO_BIN_EXE_qom"))
         .args(["-qmp", &format!("unix:{sock},server=on,wait=off")])
         .stdin(Stdio::null())

@@ -4,9 +4,9 @@
 //! and `qom tree` prints QEMU's `qom-tree` text. Bad command lines fail with
 //! status 1 before anything is created.
 
+use qom_test_support::TempDir;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn qom(args: &[&str]) -> Output {
@@ -55,35 +55,6 @@ fn svg(dot_text: &str) -> String {
     // Graphviz accepts some broken input with only a warning.
     assert!(err.trim().is_empty(), "dot -Tsvg warned: {err}\n{dot_text}");
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// A fresh directory under /dev/shm, removed on drop.
-struct ShmDir(PathBuf);
-
-impl ShmDir {
-    fn new(tag: &str) -> ShmDir {
-        let p = PathBuf::from(format!("/dev/shm/qom-dot-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        ShmDir(p)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-    fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for ShmDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Reads a DOT quoted string at the start of `s`: its text (escapes
@@ -299,10 +270,10 @@ fn types_dot_follows_the_filter() {
 
 #[test]
 fn tree_dot_renders_children_and_links() {
-    let d = ShmDir::new("tree");
+    let d = TempDir::new_in("/dev/shm");
     let file_spec = format!(
         "memory-backend-file,id=file0,size=2M,mem-path={},share=on,prealloc=on,prealloc-context=tc0",
-        d.path("guest-ram")
+        d.file("guest-ram")
     );
     let o = qom(&[
         "tree",
@@ -383,7 +354,7 @@ fn tree_dot_renders_children_and_links() {
     for set in [
         "share: true".to_owned(),
         "prealloc: true".to_owned(),
-        format!("mem-path: {}", d.path("guest-ram")),
+        format!("mem-path: {}", d.file("guest-ram")),
     ] {
         assert!(file.contains(&format!(r"\l{set}\l")), "{set}: {file}");
     }
@@ -481,10 +452,10 @@ fn tree_prints_qom_tree_text() {
 
 #[test]
 fn bad_tree_command_lines_fail_before_creating_anything() {
-    let d = ShmDir::new("bad");
+    let d = TempDir::new_in("/dev/shm");
     let good = format!(
         "memory-backend-file,id=f,size=2M,mem-path={},share=on",
-        d.path("f")
+        d.file("f")
     );
     let bad = "memory-backend-ram,id=r,size=4X";
     let cases: [(Vec<&str>, String); 4] = [
@@ -518,9 +489,9 @@ fn bad_tree_command_lines_fail_before_creating_anything() {
     // is printed.
     let dir_backed = format!(
         "memory-backend-file,id=f,size=2M,mem-path={}",
-        d.0.display()
+        d.path().display()
     );
-    let missing = d.path("nodir/g");
+    let missing = d.file("nodir/g");
     let o = qom(&[
         "tree",
         "--dot",

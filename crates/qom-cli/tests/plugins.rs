@@ -6,6 +6,7 @@
 //! binary under test, so with the same qom: the one build it must load
 //! into. Cargo leaves it beside this test's executable.
 
+use qom_test_support::TempDir;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,24 +43,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh directory under the system's temporary directory, removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("qom-plugins-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Exit status 1 and exactly one line on stderr, naming `file`.
@@ -181,13 +164,13 @@ fn a_plugin_serves_over_qmp() {
 
 #[test]
 fn every_so_of_the_plugin_directories_is_loaded_once() {
-    let dir = Tmp::new("dir");
-    let so = dir.0.join("libqom_plugin_example.so");
+    let dir = TempDir::new_in("/tmp");
+    let so = dir.join("libqom_plugin_example.so");
     std::fs::copy(example_plugin(), &so).unwrap();
     // Not a *.so: ignored, though it would be refused as a plugin.
-    std::fs::write(dir.0.join("README.txt"), "not a plugin\n").unwrap();
-    let empty = Tmp::new("empty");
-    let path = std::env::join_paths([&empty.0, &dir.0]).unwrap();
+    std::fs::write(dir.join("README.txt"), "not a plugin\n").unwrap();
+    let empty = TempDir::new_in("/tmp");
+    let path = std::env::join_paths([empty.path(), dir.path()]).unwrap();
     let o = qom(
         &["-object", "example-greeter,id=e0"],
         Some(Path::new(&path)),
@@ -199,14 +182,17 @@ fn every_so_of_the_plugin_directories_is_loaded_once() {
     );
     // The same file from the directory and from --plugin: loaded once (a
     // second registration would fail on a duplicate type).
-    let o = qom(&["--plugin", so.to_str().unwrap(), "types"], Some(&dir.0));
+    let o = qom(
+        &["--plugin", so.to_str().unwrap(), "types"],
+        Some(dir.path()),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Two copies are two plugins registering one type: the second fails,
     // named, and nothing is created.
-    let copy = dir.0.join("zz-copy.so");
+    let copy = dir.join("zz-copy.so");
     std::fs::copy(&so, &copy).unwrap();
-    let o = qom(&["-object", "example-greeter,id=e0"], Some(&dir.0));
+    let o = qom(&["-object", "example-greeter,id=e0"], Some(dir.path()));
     let err = refused(&o, &copy);
     assert_eq!(
         err,
@@ -216,7 +202,7 @@ fn every_so_of_the_plugin_directories_is_loaded_once() {
         )
     );
 
-    let missing = dir.0.join("no-such-dir");
+    let missing = dir.join("no-such-dir");
     let o = qom(&["types"], Some(&missing));
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -246,8 +232,8 @@ fn foreign_plugin(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_plugin_from_another_build_is_refused_before_it_runs() {
-    let dir = Tmp::new("foreign");
-    let so = foreign_plugin(&dir.0);
+    let dir = TempDir::new_in("/tmp");
+    let so = foreign_plugin(dir.path());
     let o = qom(&["--plugin", so.to_str().unwrap(), "types"], None);
     // Its registration aborts the process: exit status 1 proves it was
     // never called.
@@ -281,14 +267,14 @@ fn a_plugin_from_another_build_is_refused_before_it_runs() {
     assert!(err.contains(&format!("qom stamp '{ours}'")), "{err}");
 
     // From the plugin directory: the same refusal.
-    let o = qom(&["types"], Some(&dir.0));
+    let o = qom(&["types"], Some(dir.path()));
     refused(&o, &so);
 }
 
 #[test]
 fn files_that_are_no_plugin_are_one_line_errors() {
-    let dir = Tmp::new("bad");
-    let text = dir.0.join("notes.so");
+    let dir = TempDir::new_in("/tmp");
+    let text = dir.join("notes.so");
     std::fs::write(
         &text,
         "This is a text file, not a shared library.\n".repeat(40),
@@ -300,7 +286,7 @@ fn files_that_are_no_plugin_are_one_line_errors() {
     );
     assert!(err.contains("invalid ELF header"), "{err}");
 
-    let missing = dir.0.join("missing.so");
+    let missing = dir.join("missing.so");
     let err = refused(
         &qom(&["--plugin", missing.to_str().unwrap(), "types"], None),
         &missing,
@@ -310,7 +296,10 @@ fn files_that_are_no_plugin_are_one_line_errors() {
         "{err}"
     );
 
-    let err = refused(&qom(&["--plugin", dir.0.to_str().unwrap()], None), &dir.0);
+    let err = refused(
+        &qom(&["--plugin", dir.path().to_str().unwrap()], None),
+        dir.path(),
+    );
     assert!(err.ends_with(": not a regular file\n"), "{err}");
 
     // A real shared library, but not a plugin.
@@ -333,7 +322,7 @@ fn files_that_are_no_plugin_are_one_line_errors() {
     // the system's library path.
     let o = Command::new(env!("CARGO_BIN_EXE_qom"))
         .args(["--plugin", "libm.so.6", "types"])
-        .current_dir(&dir.0)
+        .current_dir(dir.path())
         .env_remove("QOM_PLUGIN_PATH")
         .output()
         .unwrap();

@@ -28,6 +28,16 @@ impl TempDir {
     pub fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
+
+    /// A path inside it, as text (for command lines and option strings).
+    pub fn file(&self, name: &str) -> String {
+        self.join(name).display().to_string()
+    }
+
+    /// The names of its entries, sorted.
+    pub fn entries(&self) -> Vec<String> {
+        dir_entries(&self.0)
+    }
 }
 
 impl Drop for TempDir {
