@@ -84,7 +84,7 @@ fn say(msg: &str) {
 
 fn fuzz(targets: &[&str], seconds: u64) -> Result<()> {
     let started = Instant::now();
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let fuzz_dir = root.join("fuzz");
     crate::nightly::ensure("fuzz")?;
     let triple = host_triple()?;
@@ -131,14 +131,6 @@ fn fuzz(targets: &[&str], seconds: u64) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The workspace root: xtask lives one level below it.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent directory")
-        .to_path_buf()
 }
 
 /// The host target triple, as nightly rustc names it. The build passes

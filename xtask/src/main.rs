@@ -11,6 +11,15 @@ mod sanitize;
 mod soak;
 
 use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+/// The workspace root: xtask lives one level below it.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);

@@ -15,7 +15,7 @@
 use crate::nightly::{self, NIGHTLY};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -48,14 +48,6 @@ fn usage() -> &'static str {
      CRATE     check only these (default: all library crates)"
 }
 
-/// The workspace root: xtask lives one level below it.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent directory")
-        .to_path_buf()
-}
-
 /// Entry point of `cargo xtask public-api`.
 pub fn run(args: &[String]) -> Result<()> {
     let mut bless = false;
@@ -86,7 +78,7 @@ fn check(crates: &[&str], bless: bool) -> Result<()> {
     let started = Instant::now();
     nightly::ensure("public-api")?;
     ensure_tool()?;
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let dir = root.join("api");
     let mut changed = Vec::new();
     for krate in crates {

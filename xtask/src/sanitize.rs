@@ -15,7 +15,6 @@ mod valgrind;
 use anyhow::{bail, Context, Result};
 use sanitizer::run_sanitizer;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 use valgrind::run_valgrind;
 
@@ -144,7 +143,7 @@ pub fn run(args: &[String]) -> Result<()> {
         println!("{}", usage());
         return Ok(());
     };
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let mut outcomes = Vec::new();
     for &tool in &opts.tools {
         let outcome = match tool {
@@ -181,14 +180,6 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The workspace root: xtask lives one level below it.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent directory")
-        .to_path_buf()
 }
 
 fn say(msg: &str) {

@@ -7,7 +7,7 @@ mod qmp;
 mod qmp_spin;
 
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const USAGE: &str = "\
@@ -38,19 +38,11 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 }
 
-/// The workspace root (the parent of the xtask crate).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 /// Builds the given `(package, binary)` pairs with `--release` and returns
 /// the paths of the executables, in the same order.
 fn build_release(bins: &[(&str, &str)]) -> Result<Vec<PathBuf>> {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(workspace_root()).args([
+    cmd.current_dir(crate::workspace_root()).args([
         "build",
         "--release",
         "--message-format",
