@@ -7,8 +7,12 @@
 //! `arguments` object and returns the `return` value or a [`qom::Error`],
 //! whose class and text become the QMP error.
 //!
-//! Handlers validate their own arguments; [`check_arguments`] does that with
-//! QEMU's messages for the common cases.
+//! Handlers validate their own arguments. Decoding them into a
+//! `#[serde(deny_unknown_fields)]` struct with
+//! [`qom_commands::decode`](crate::qom_commands::decode) gives QEMU's
+//! messages (`Parameter 'path' is missing`, `Parameter 'x' is unexpected`,
+//! `Invalid parameter type for 'path', expected: string`), as the QOM
+//! commands do.
 
 use crate::schema::{self, CommandSchema, ObjectType};
 use serde_json::{Map, Value};
@@ -255,153 +259,9 @@ impl Commands {
     }
 }
 
-/// The JSON type an argument must have, as QEMU's strict input visitor
-/// checks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArgType {
-    /// A string (`expected: string`).
-    Str,
-    /// `true` or `false` (`expected: boolean`).
-    Bool,
-    /// An integer that fits `i64` (`expected: integer`).
-    Int,
-    /// An integer that fits `u64`; negative `i64` values are accepted and
-    /// wrap, as in QEMU (`Parameter 'x' expects uint64`).
-    Uint64,
-    /// Any number (`expected: number`).
-    Number,
-    /// An object (`expected: object`).
-    Object,
-    /// An array (`expected: array`).
-    Array,
-    /// Any JSON value, including `null`.
-    Any,
-}
-
-impl ArgType {
-    fn check(self, name: &str, v: &Value) -> Result<(), qom::Error> {
-        let (ok, expected) = match self {
-            ArgType::Str => (v.is_string(), "string"),
-            ArgType::Bool => (v.is_boolean(), "boolean"),
-            ArgType::Int => (v.as_i64().is_some(), "integer"),
-            ArgType::Number => (v.is_number(), "number"),
-            ArgType::Object => (v.is_object(), "object"),
-            ArgType::Array => (v.is_array(), "array"),
-            ArgType::Any => (true, ""),
-            ArgType::Uint64 => {
-                if v.as_u64().is_some() || v.as_i64().is_some() {
-                    return Ok(());
-                }
-                return Err(qom::Error::ParameterExpects {
-                    name: name.to_owned(),
-                    what: "uint64".to_owned(),
-                });
-            }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(qom::Error::InvalidParameterType {
-                name: name.to_owned(),
-                expected: expected.to_owned(),
-            })
-        }
-    }
-}
-
-/// One declared argument of a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArgSpec {
-    /// The member name.
-    pub name: &'static str,
-    /// Its type.
-    pub ty: ArgType,
-    /// Whether it must be present.
-    pub required: bool,
-}
-
-impl ArgSpec {
-    /// A mandatory argument.
-    pub const fn required(name: &'static str, ty: ArgType) -> Self {
-        ArgSpec {
-            name,
-            ty,
-            required: true,
-        }
-    }
-
-    /// An optional argument.
-    pub const fn optional(name: &'static str, ty: ArgType) -> Self {
-        ArgSpec {
-            name,
-            ty,
-            required: false,
-        }
-    }
-}
-
-/// Check `args` against a declaration the way QEMU's generated code does:
-/// the declared members in order (missing → `Parameter 'x' is missing`,
-/// wrong type → `Invalid parameter type for 'x', expected: T`), then the
-/// first member that was not declared (`Parameter 'x' is unexpected`).
-///
-/// ```
-/// use qom_qmp::commands::{check_arguments, ArgSpec, ArgType};
-/// use serde_json::json;
-///
-/// let spec = [ArgSpec::required("path", ArgType::Str)];
-/// let args = json!({"path": 1});
-/// let err = check_arguments(args.as_object().unwrap(), &spec).unwrap_err();
-/// assert_eq!(err.to_string(), "Invalid parameter type for 'path', expected: string");
-/// ```
-pub fn check_arguments(args: &Map<String, Value>, spec: &[ArgSpec]) -> Result<(), qom::Error> {
-    for s in spec {
-        match args.get(s.name) {
-            None if s.required => return Err(qom::Error::MissingParameter(s.name.to_owned())),
-            None => {}
-            Some(v) => s.ty.check(s.name, v)?,
-        }
-    }
-    if let Some(extra) = args
-        .keys()
-        .find(|k| !spec.iter().any(|s| s.name == k.as_str()))
-    {
-        return Err(qom::Error::UnexpectedParameter(extra.clone()));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
-
-    #[test]
-    fn argument_checks_in_qemu_order() {
-        let spec = [
-            ArgSpec::required("a", ArgType::Int),
-            ArgSpec::optional("b", ArgType::Uint64),
-            ArgSpec::required("c", ArgType::Any),
-        ];
-        let e = check_arguments(&obj(json!({"z": 1})), &spec).unwrap_err();
-        assert_eq!(e.to_string(), "Parameter 'a' is missing");
-        let e = check_arguments(&obj(json!({"a": 1.5, "z": 1})), &spec).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Invalid parameter type for 'a', expected: integer"
-        );
-        let e = check_arguments(&obj(json!({"a": 1, "b": "x"})), &spec).unwrap_err();
-        assert_eq!(e.to_string(), "Parameter 'b' expects uint64");
-        let e = check_arguments(&obj(json!({"a": 1, "b": -1})), &spec).unwrap_err();
-        assert_eq!(e.to_string(), "Parameter 'c' is missing");
-        let e = check_arguments(&obj(json!({"a": 1, "c": null, "z": 1})), &spec).unwrap_err();
-        assert_eq!(e.to_string(), "Parameter 'z' is unexpected");
-        assert!(check_arguments(&obj(json!({"a": 1, "c": null})), &spec).is_ok());
-    }
 
     #[test]
     fn registration_rules() {

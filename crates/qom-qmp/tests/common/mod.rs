@@ -2,8 +2,9 @@
 //! server with stand-ins for the commands the recorded scenarios use.
 #![allow(dead_code)]
 
-use qom_qmp::commands::{check_arguments, ArgSpec, ArgType};
+use qom_qmp::qom_commands::decode;
 use qom_qmp::{Commands, Server, ServerConfig, StopReason};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -15,32 +16,47 @@ use std::time::Duration;
 /// The sentinel request sent after raw input (as the oracle harness does).
 pub const SYNC: &str = r#"{"execute":"__qmpo_sync__","id":"__qmpo_sync__"}"#;
 
+/// Arguments of a command that takes none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
 /// A command table with stand-ins for `query-memdev` and `qom-list` (enough
-/// for the protocol scenarios) plus test helpers.
+/// for the protocol scenarios) plus test helpers. Arguments are checked the
+/// way the real commands check them, with [`decode`].
 pub fn test_commands() -> Arc<Commands> {
     let c = Commands::new();
     c.register("query-memdev", |args| {
-        check_arguments(args, &[])?;
+        let NoArgs {} = decode(args)?;
         Ok(json!([]))
     })
     .unwrap();
     c.register("qom-list", |args| {
-        check_arguments(args, &[ArgSpec::required("path", ArgType::Str)])?;
-        match args["path"].as_str() {
-            Some("/objects") => Ok(json!([{"name": "type", "type": "string"}])),
-            Some(p) => Err(qom::Error::DeviceNotFound(p.to_owned())),
-            None => unreachable!(),
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args {
+            path: String,
+        }
+        let Args { path } = decode(args)?;
+        match path.as_str() {
+            "/objects" => Ok(json!([{"name": "type", "type": "string"}])),
+            p => Err(qom::Error::DeviceNotFound(p.to_owned())),
         }
     })
     .unwrap();
     c.register("x-sleep", |args| {
-        check_arguments(args, &[ArgSpec::required("ms", ArgType::Uint64)])?;
-        std::thread::sleep(Duration::from_millis(args["ms"].as_u64().unwrap_or(0)));
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args {
+            ms: u64,
+        }
+        let Args { ms } = decode(args)?;
+        std::thread::sleep(Duration::from_millis(ms));
         Ok(json!({}))
     })
     .unwrap();
     c.register("x-wait", |args| {
-        check_arguments(args, &[])?;
+        let NoArgs {} = decode(args)?;
         if GATE.wait_open(Duration::from_secs(30)) {
             Ok(json!({}))
         } else {
