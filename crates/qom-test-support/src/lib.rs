@@ -277,6 +277,11 @@ impl XorShift {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
+
+    /// Heads or tails.
+    pub fn coin(&mut self) -> bool {
+        self.next_u64() & 1 == 1
+    }
 }
 
 /// The type of the file system that holds `path` (`"ext4"`, `"tmpfs"`...),

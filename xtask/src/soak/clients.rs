@@ -4,6 +4,7 @@
 
 use super::qmp::{clip, error, Qmp};
 use anyhow::{bail, Context, Result};
+use qom_test_support::XorShift;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -131,33 +132,6 @@ fn add(id: &str, ty: &str, size: u64, extra: &[(&str, Value)]) -> Value {
     json!({"execute": "object-add", "arguments": args})
 }
 
-/// A small xorshift generator: enough to vary the mix, reproducible from
-/// the printed seed.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    pub fn coin(&mut self) -> bool {
-        self.next() & 1 == 1
-    }
-}
-
 /// One object of a mixer, and what it should look like.
 struct Obj {
     id: String,
@@ -224,7 +198,7 @@ impl Obj {
 /// qom-set, qom-list, qom-list-properties, query-memdev and object-del on
 /// its own ids, checking every answer.
 pub fn mixer(shared: &Shared, n: usize, seed: u64) -> Result<()> {
-    let mut rng = Rng::new(seed);
+    let mut rng = XorShift::new(seed);
     let mut q = Qmp::ready(&shared.socket)?;
     let mut cycle = 0u64;
     while !shared.stopped() {
@@ -255,7 +229,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn mixer_cycle(
     shared: &Shared,
     q: &mut Qmp,
-    rng: &mut Rng,
+    rng: &mut XorShift,
     n: usize,
     cycle: u64,
 ) -> Result<Vec<Obj>> {
@@ -409,7 +383,7 @@ fn mixer_cycle(
 /// that never exist; success, QEMU's "not found" and (for an object still
 /// being created) "in use" are the only answers.
 pub fn racer(shared: &Shared, seed: u64) -> Result<()> {
-    let mut rng = Rng::new(seed);
+    let mut rng = XorShift::new(seed);
     let mut q = Qmp::ready(&shared.socket)?;
     let mut nosuch = 0u64;
     while !shared.stopped() {
