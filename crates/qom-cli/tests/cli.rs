@@ -1,26 +1,13 @@
 //! The `qom` command line: output, exit status and QEMU's error layout.
 
+mod common;
+
+use common::{qom, stderr, stdout};
 use qom_test_support::TempDir;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn qom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qom"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("qom runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn creates_prints_and_releases_objects() {

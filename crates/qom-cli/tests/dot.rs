@@ -3,27 +3,14 @@
 //! shape it promises (parent, child and interface edges, links dashed),
 //! and `qom tree` prints QEMU's `qom-tree` text. Bad command lines fail with
 //! status 1 before anything is created.
+mod common;
+
+use common::{qom, stderr, stdout};
 
 use qom_test_support::TempDir;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn qom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qom"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("qom runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::{Command, Stdio};
 
 /// Renders `dot_text` with Graphviz and returns the SVG. Without `dot`
 /// this fails (never skips): the check that the output is valid DOT is

@@ -5,6 +5,9 @@
 //! package, its cdylib is built by the same cargo invocation as the `qom`
 //! binary under test, so with the same qom: the one build it must load
 //! into. Cargo leaves it beside this test's executable.
+mod common;
+
+use common::{stderr, stdout};
 
 use qom_test_support::TempDir;
 use serde_json::Value;
@@ -35,14 +38,6 @@ fn qom(args: &[&str], plugin_path: Option<&Path>) -> Output {
         cmd.env("QOM_PLUGIN_PATH", p);
     }
     cmd.output().expect("qom runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Exit status 1 and exactly one line on stderr, naming `file`.
