@@ -173,6 +173,7 @@ scalar_property_type! {
     u8 => "uint8", json!({"type": "integer", "minimum": 0, "maximum": u8::MAX});
     u16 => "uint16", json!({"type": "integer", "minimum": 0, "maximum": u16::MAX});
     u32 => "uint32", json!({"type": "integer", "minimum": 0, "maximum": u32::MAX});
+    // Negative numbers wrap, as in QEMU's JSON input: the schema says so.
     u64 => "uint64", json!({"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX});
     i8 => "int8", json!({"type": "integer", "minimum": i8::MIN, "maximum": i8::MAX});
     i16 => "int16", json!({"type": "integer", "minimum": i16::MIN, "maximum": i16::MAX});
@@ -180,7 +181,8 @@ scalar_property_type! {
     i64 => "int", json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX});
     f64 => "number", json!({"type": "number"});
     // QEMU declares sizes as "int"; keyval input accepts suffixes (64M).
-    Size => "int", json!({"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX});
+    // Unlike a uint64, a size from JSON is never negative.
+    Size => "int", json!({"type": "integer", "minimum": 0, "maximum": u64::MAX});
 }
 
 impl<T: PropertyType> PropertyType for Vec<T> {

@@ -3,7 +3,8 @@
 //! Every value must already have the JSON type the target wants: `true`
 //! for a boolean, a number for an integer, a string for an enum. The one
 //! leniency QEMU keeps is that unsigned integers accept negative numbers
-//! and wrap them. A size is just a `uint64` here.
+//! and wrap them. Sizes do not: QEMU's size visitor takes only numbers that
+//! fit a `uint64` as they are, and answers with the `uint64` message.
 
 use super::de_tree::{deserialize_node, Name, Node, Shape, Style};
 use crate::error::{Error, Result};
@@ -53,7 +54,10 @@ impl<'de> Node<'de> for &'de Value {
     }
 
     fn size(self, name: &Name) -> Result<u64> {
-        self.uint64(name)
+        self.as_u64().ok_or_else(|| Error::ParameterExpects {
+            name: name.full.clone(),
+            what: "uint64".to_owned(),
+        })
     }
 
     fn number(self, name: &Name) -> Result<f64> {
