@@ -40,9 +40,12 @@ use crate::file::{FileBacking, FileError, FileMapRequest, FileOrigin, FileWarnin
 /// The QOM type name.
 pub const TYPE_MEMORY_BACKEND_FILE: &str = <FileBackendState as qom::StaticType>::TYPE_NAME;
 
-/// The description of the `sync` property.
+/// The description of the `sync` property. It says what `MAP_SYNC`
+/// guarantees and no more: metadata consistency at write faults, not
+/// durable data (the writer still flushes CPU caches).
 pub const SYNC_DESCRIPTION: &str =
-    "Map with MAP_SYNC for crash-consistent writes to DAX files: on, off or auto";
+    "Map with MAP_SYNC: on a DAX file (on a real or emulated NVDIMM) \
+     each write fault gets consistent file-system metadata; needs share=on (on, off or auto)";
 
 /// The `memory-backend-file` level of an object's state, and the type.
 #[derive(Debug, Default, qom::Object)]
