@@ -56,8 +56,8 @@ fn transcripts(path: &Path, lines: &[&str]) -> Vec<Vec<Step>> {
             continue;
         }
         let mut steps: Vec<Step> = Vec::new();
-        for j in start..end {
-            if let Some(command) = lines[j].strip_prefix("$ ") {
+        for (j, line) in lines.iter().enumerate().take(end).skip(start) {
+            if let Some(command) = line.strip_prefix("$ ") {
                 steps.push(Step {
                     line: j,
                     command: command.to_owned(),
