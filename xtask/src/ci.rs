@@ -122,6 +122,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    crate::release::ci()?;
     crate::public_api::ci()?;
     crate::soak::ci()?;
     crate::fuzz::ci()?;

@@ -7,6 +7,7 @@ mod dax_vm;
 mod fuzz;
 mod nightly;
 mod public_api;
+mod release;
 mod sanitize;
 mod soak;
 
@@ -30,6 +31,8 @@ fn main() -> Result<()> {
         "ci" => ci::run(&rest),
         "dax-vm" => dax_vm::run(&rest),
         "fuzz" => fuzz::run(&rest),
+        "msrv" => release::msrv(),
+        "package" => release::package(),
         "public-api" => public_api::run(&rest),
         "sanitize" => sanitize::run(&rest),
         "soak" => soak::run(&rest),
@@ -52,6 +55,8 @@ fn print_help() {
          ci                      fmt check, clippy -D warnings, tests, docs (what CI runs)\n  \
          dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n  \
          fuzz [--seconds N] [TARGET...]  run the libFuzzer targets of fuzz/ (nightly)\n  \
+         msrv                    the declared rust-version against every locked dependency's\n  \
+         package                 cargo package --no-verify of every packageable crate\n  \
          public-api [--bless]    compare each library crate's public API with api/CRATE.txt\n  \
          sanitize [asan|tsan|valgrind|all]  tests under ASan/TSan (nightly) and valgrind; not in CI\n  \
          soak [--seconds N]      eight QMP clients against one qom server\n"
