@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[cfg(feature = "oracle")]
+pub mod oracle;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A directory removed (with its contents) on drop.
