@@ -6,6 +6,7 @@ mod ci;
 mod dax_vm;
 mod fuzz;
 mod nightly;
+mod oracle;
 mod public_api;
 mod sanitize;
 mod soak;
@@ -30,6 +31,7 @@ fn main() -> Result<()> {
         "ci" => ci::run(&rest),
         "dax-vm" => dax_vm::run(&rest),
         "fuzz" => fuzz::run(&rest),
+        "oracle" => oracle::run(&rest),
         "public-api" => public_api::run(&rest),
         "sanitize" => sanitize::run(&rest),
         "soak" => soak::run(&rest),
@@ -52,6 +54,7 @@ fn print_help() {
          ci                      fmt check, clippy -D warnings, tests, docs (what CI runs)\n  \
          dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n  \
          fuzz [--seconds N] [TARGET...]  run the libFuzzer targets of fuzz/ (nightly)\n  \
+         oracle record [--qemu PATH] [--out DIR]  record QEMU's answers into tests/oracle/qemu-<version>/\n  \
          public-api [--bless]    compare each library crate's public API with api/CRATE.txt\n  \
          sanitize [asan|tsan|valgrind|all]  tests under ASan/TSan (nightly) and valgrind; not in CI\n  \
          soak [--seconds N]      eight QMP clients against one qom server\n"
