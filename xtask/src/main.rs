@@ -33,6 +33,7 @@ fn main() -> Result<()> {
         "fuzz" => fuzz::run(&rest),
         "oracle" => oracle::run(&rest),
         "public-api" => public_api::run(&rest),
+        "python-client" => ci::ensure_python_client(),
         "sanitize" => sanitize::run(&rest),
         "soak" => soak::run(&rest),
         "help" | "--help" | "-h" => {
@@ -55,6 +56,7 @@ fn print_help() {
          dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n  \
          fuzz [--seconds N] [TARGET...]  run the libFuzzer targets of fuzz/ (nightly)\n  \
          oracle record [--qemu PATH] [--out DIR]  record QEMU's answers into tests/oracle/qemu-<version>/\n  \
+         python-client           the venv with QEMU's Python QMP client that the end-to-end tests use\n  \
          public-api [--bless]    compare each library crate's public API with api/CRATE.txt\n  \
          sanitize [asan|tsan|valgrind|all]  tests under ASan/TSan (nightly) and valgrind; not in CI\n  \
          soak [--seconds N]      eight QMP clients against one qom server\n"
