@@ -3,6 +3,7 @@
 //! and compares two recordings.
 
 mod record;
+mod replay;
 
 use anyhow::{bail, Context, Result};
 use qom_test_support::oracle::{self, transcript};
@@ -10,6 +11,9 @@ use std::path::PathBuf;
 
 const USAGE: &str = "cargo xtask oracle record [--qemu PATH] [--out DIR] [--tmp-root DIR]\n\
     \x20   run the installed QEMU over tests/oracle/ and write tests/oracle/qemu-<version>/\n\
+    cargo xtask oracle replay --server-cmd 'CMD ARGS' [--qemu-version V]\n\
+    \x20   run the scenarios and command-line cases against CMD (QMP on stdio) and\n\
+    \x20   compare with QEMU's recorded answers (tests/oracle/qemu-V/, default 10.0.2)\n\
     cargo xtask oracle compare REFERENCE.json OTHER.json\n\
     \x20   compare two transcripts scenario by scenario (exit status 1 when any differs)";
 
@@ -18,6 +22,7 @@ pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("record") => record::run(&args[1..]),
         Some("compare") => compare(&args[1..]),
+        Some("replay") => replay::run(&args[1..]),
         _ => {
             println!("{USAGE}");
             if args.is_empty() {
@@ -36,17 +41,22 @@ fn compare(args: &[String]) -> Result<()> {
     let load =
         |p: &String| -> Result<serde_json::Value> { Ok(oracle::read_json(&PathBuf::from(p))?) };
     let (matched, differ) = transcript::compare(&load(a)?, &load(b)?);
-    for (name, diffs) in &differ {
+    if !report(matched, &differ) {
+        bail!("{} scenarios differ", differ.len());
+    }
+    Ok(())
+}
+
+/// Prints the differing scenarios and the counts; true when none differ.
+fn report(matched: usize, differ: &[(String, Vec<String>)]) -> bool {
+    for (name, diffs) in differ {
         println!("[DIFFER] {name}");
         for d in diffs {
             println!("    {d}");
         }
     }
     println!("{matched} matched, {} differ", differ.len());
-    if !differ.is_empty() {
-        bail!("{} scenarios differ", differ.len());
-    }
-    Ok(())
+    differ.is_empty()
 }
 
 /// The value after `flag`, if given.
