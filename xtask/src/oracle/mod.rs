@@ -1,5 +1,5 @@
 //! `cargo xtask oracle`: records QEMU's answers to the project's QMP
-//! scenarios and `-object` cases as fixtures (tests/oracle/qemu-<version>/)
+//! scenarios and `-object` cases as fixtures (`tests/oracle/qemu-<version>/`)
 //! and compares two recordings.
 
 mod record;
