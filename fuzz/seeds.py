@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of fuzz/corpus/ from the project's tests and the
-QEMU 10.0.2 oracle cases (shared/oracle next to the repository, or the
-directory given as the first argument). Run from anywhere; it replaces
+QEMU oracle's scenarios and command-line cases (tests/oracle of the
+repository, or the directory given as the first argument). Run from anywhere; it replaces
 fuzz/corpus/ entirely. File names are content hashes, as libFuzzer names
 its own inputs, so regenerating is stable."""
 
@@ -15,7 +15,7 @@ import sys
 
 FUZZ = pathlib.Path(__file__).resolve().parent
 ROOT = FUZZ.parent
-ORACLE = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "oracle"
+ORACLE = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "oracle"
 VALUE = ROOT / "crates" / "qom" / "src" / "value"
 # libFuzzer reads every file of a corpus at start; a few dozen per target
 # keep CI's 30 s runs about fuzzing, not loading.

@@ -10,7 +10,8 @@ memory backend and a Unix socket, then:
      quits (expecting the SHUTDOWN event);
   2. runs qmp-shell non-interactively over a second server.
 
-Usage: qmp_client_e2e.py PATH-TO-qom
+Usage: VENV/bin/python3 qmp_client_e2e.py PATH-TO-qom (the virtual environment
+that holds qemu.qmp; `cargo xtask python-client` makes it)
 Exit status 0 on success; any failure raises with a message.
 """
 
@@ -95,7 +96,9 @@ def with_shell(qom, tmp):
     proc, sock, _ = start(qom, tmp, "shell")
     try:
         out = subprocess.run(
-            ["qmp-shell", sock],
+            # qmp-shell of the environment running this script (the
+            # virtual environment of the tests), not whatever is on PATH
+            [os.path.join(os.path.dirname(sys.executable), "qmp-shell"), sock],
             input="qom-get path=/objects/mem0 property=size\nqom-list path=/objects\n",
             capture_output=True, text=True, timeout=60)
         assert "4194304" in out.stdout, out.stdout + out.stderr

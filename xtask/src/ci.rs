@@ -2,6 +2,7 @@
 //! developer would want to see failures (cheap first).
 
 use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
@@ -17,31 +18,107 @@ fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
-/// The end-to-end tests drive `qom` with QEMU's own Python QMP client
-/// (PyPI `qemu.qmp`); install it when it is missing so that this command
-/// works on a fresh machine.
-pub(crate) fn ensure_python_client() -> Result<()> {
-    let have = Command::new("python3")
-        .args(["-c", "import qemu.qmp"])
+/// The virtual environment of the end-to-end tests:
+/// `${XDG_CACHE_HOME:-$HOME/.cache}/qom-rs/venv` (crates/qom-cli/tests/e2e.rs
+/// computes the same path).
+pub(crate) fn python_venv() -> Result<PathBuf> {
+    let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(c) => PathBuf::from(c),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?).join(".cache"),
+    };
+    Ok(cache.join("qom-rs/venv"))
+}
+
+fn run_ok(cmd: &mut Command, what: &str) -> Result<bool> {
+    Ok(cmd
         .status()
-        .context("running python3 (needed by the end-to-end tests)")?;
-    if have.success() {
+        .with_context(|| format!("running {what}"))?
+        .success())
+}
+
+/// The end-to-end tests drive `qom` with QEMU's own Python QMP client
+/// (PyPI `qemu.qmp`). It goes into a virtual environment under the cache
+/// directory, never into the system Python (which Debian forbids, PEP
+/// 668); python3-venv is installed with apt when the venv module is
+/// missing and we are root.
+pub(crate) fn ensure_python_client() -> Result<()> {
+    let venv = python_venv()?;
+    let python = venv.join("bin/python3");
+    let quiet = |c: &mut Command| -> Result<bool> {
+        run_ok(
+            c.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+            "python3",
+        )
+    };
+    if python.exists() && quiet(Command::new(&python).args(["-c", "import qemu.qmp"]))? {
         return Ok(());
     }
-    eprintln!("xtask ci: installing the Python package qemu.qmp for the end-to-end tests");
-    let status = Command::new("python3")
-        .args([
+    if !python.exists() {
+        eprintln!("xtask: creating the virtual environment {}", venv.display());
+        let make_venv = || -> Result<bool> {
+            let _ = std::fs::remove_dir_all(&venv);
+            run_ok(
+                Command::new("python3").args(["-m", "venv"]).arg(&venv),
+                "python3 -m venv (python3 is needed by the end-to-end tests)",
+            )
+        };
+        if !make_venv()? {
+            // Debian's python3 cannot make a venv (no ensurepip) without
+            // the python3-venv package
+            if !rustix::process::geteuid().is_root() {
+                bail!(
+                    "python3 -m venv {} failed: install python3-venv \
+                     (as root: apt-get install python3-venv) and run this again",
+                    venv.display()
+                );
+            }
+            eprintln!("xtask: installing python3-venv with apt");
+            let apt = |args: &[&str]| {
+                run_ok(
+                    Command::new("apt-get")
+                        .args(args)
+                        .env("DEBIAN_FRONTEND", "noninteractive"),
+                    "apt-get",
+                )
+            };
+            let install = [
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                "python3-venv",
+            ];
+            // a failed install may be stale package lists: update once
+            let installed = apt(&install)? || (apt(&["update", "-q"])? && apt(&install)?);
+            if !installed || !make_venv()? {
+                let _ = std::fs::remove_dir_all(&venv);
+                bail!(
+                    "could not create the virtual environment {}",
+                    venv.display()
+                );
+            }
+        }
+    }
+    eprintln!(
+        "xtask: installing the Python package qemu.qmp into {}",
+        venv.display()
+    );
+    if !run_ok(
+        Command::new(&python).args([
             "-m",
             "pip",
             "install",
             "--quiet",
             "--disable-pip-version-check",
             "qemu.qmp",
-        ])
-        .status()
-        .context("running pip")?;
-    if !status.success() {
-        bail!("pip install qemu.qmp failed ({status}); the end-to-end tests need it");
+        ]),
+        "pip",
+    )? {
+        bail!(
+            "pip install qemu.qmp into {} failed; the end-to-end tests need it",
+            venv.display()
+        );
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod ci;
 mod dax_vm;
 mod fuzz;
 mod nightly;
+mod oracle;
 mod public_api;
 mod release;
 mod sanitize;
@@ -33,7 +34,9 @@ fn main() -> Result<()> {
         "fuzz" => fuzz::run(&rest),
         "msrv" => release::msrv(),
         "package" => release::package(),
+        "oracle" => oracle::run(&rest),
         "public-api" => public_api::run(&rest),
+        "python-client" => ci::ensure_python_client(),
         "sanitize" => sanitize::run(&rest),
         "soak" => soak::run(&rest),
         "help" | "--help" | "-h" => {
@@ -57,6 +60,8 @@ fn print_help() {
          fuzz [--seconds N] [TARGET...]  run the libFuzzer targets of fuzz/ (nightly)\n  \
          msrv                    the declared rust-version against every locked dependency's\n  \
          package                 cargo package --no-verify of every packageable crate\n  \
+         oracle record [--qemu PATH] [--out DIR]  record QEMU's answers into tests/oracle/qemu-<version>/\n  \
+         python-client           the venv with QEMU's Python QMP client that the end-to-end tests use\n  \
          public-api [--bless]    compare each library crate's public API with api/CRATE.txt\n  \
          sanitize [asan|tsan|valgrind|all]  tests under ASan/TSan (nightly) and valgrind; not in CI\n  \
          soak [--seconds N]      eight QMP clients against one qom server\n"

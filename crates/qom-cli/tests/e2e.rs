@@ -1,8 +1,9 @@
 //! End-to-end tests of the real `qom` binary: QEMU's own Python QMP client
-//! drives it, and QEMU 10.0.2's recorded QMP transcripts are replayed
-//! against it.
+//! drives it, and QEMU 10.0.2's recorded answers (tests/oracle/qemu-10.0.2/,
+//! made by `cargo xtask oracle record`) are replayed against it by the
+//! oracle runner of qom-test-support. A missing fixture fails.
 
-use std::collections::BTreeSet;
+use qom_test_support::oracle::{self, cli_cases, transcript};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -14,29 +15,33 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The oracle folder (`shared/oracle` beside the repository, or
-/// `$QOM_ORACLE_DIR`).
-fn oracle_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("QOM_ORACLE_DIR")
+/// The virtual environment holding `qemu.qmp` that `cargo xtask
+/// python-client` (and `cargo xtask ci`) creates:
+/// `${XDG_CACHE_HOME:-$HOME/.cache}/qom-rs/venv`.
+fn venv_python() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/oracle"));
-    dir.join("qmp_scenarios.py").exists().then_some(dir)
-}
-
-fn python_has(module: &str) -> bool {
-    Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .status()
-        .is_ok_and(|s| s.success())
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache")
+        });
+    cache.join("qom-rs/venv/bin/python3")
 }
 
 #[test]
 fn qemu_python_client_drives_the_server_unchanged() {
+    let python = venv_python();
+    let have = Command::new(&python)
+        .args(["-c", "import qemu.qmp"])
+        .status()
+        .is_ok_and(|s| s.success());
     assert!(
-        python_has("qemu.qmp"),
-        "the PyPI package qemu.qmp is needed (pip install qemu.qmp); .ci/run installs it"
+        have,
+        "{} with the PyPI package qemu.qmp is needed: run `cargo xtask python-client` \
+         (python3 -m venv there, then pip install qemu.qmp; Debian needs python3-venv)",
+        python.display()
     );
-    let out = Command::new("python3")
+    let out = Command::new(&python)
         .arg(repo().join("tests/python/qmp_client_e2e.py"))
         .arg(qom())
         .output()
@@ -62,75 +67,53 @@ const EXPECTED_DIFFERENCES: &[&str] = &[
 /// on purpose (docs/qemu-compat.md, "New files are owner-only"). The
 /// transcripts record the mode of each file they look at; reading ours as
 /// QEMU's keeps the rest of those scenarios compared.
-fn owner_only_files_as_qemu_would_have_them(transcript: &std::path::Path) {
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(m) => {
-                if m.get("type").and_then(|t| t.as_str()) == Some("file")
-                    && m.get("mode").and_then(|t| t.as_str()) == Some("0o600")
-                {
-                    m.insert("mode".into(), "0o644".into());
-                }
-                m.values_mut().for_each(walk);
+fn owner_only_files_as_qemu_would_have_them(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if m.get("type").and_then(|t| t.as_str()) == Some("file")
+                && m.get("mode").and_then(|t| t.as_str()) == Some("0o600")
+            {
+                m.insert("mode".into(), "0o644".into());
             }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
-            _ => {}
+            m.values_mut()
+                .for_each(owner_only_files_as_qemu_would_have_them);
         }
+        serde_json::Value::Array(a) => a
+            .iter_mut()
+            .for_each(owner_only_files_as_qemu_would_have_them),
+        _ => {}
     }
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(transcript).unwrap()).unwrap();
-    walk(&mut v);
-    std::fs::write(transcript, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+fn qom_server() -> Vec<String> {
+    vec![qom().to_owned(), "-qmp".into(), "stdio".into()]
 }
 
 #[test]
 fn recorded_qemu_transcripts_match_except_documented_differences() {
-    let Some(dir) = oracle_dir() else {
-        eprintln!("SKIPPED: no oracle folder beside the repository (set QOM_ORACLE_DIR)");
-        return;
-    };
-    let tmp = std::env::temp_dir().join(format!("qom-oracle-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let mine = tmp.join("mine.json");
-    let run = Command::new("python3")
-        .current_dir(&dir)
-        .args(["qmp_scenarios.py", "run", "--server-cmd"])
-        .arg(format!("{} -qmp stdio", qom()))
-        .arg("--out")
-        .arg(&mine)
-        .arg("--tmp-root")
-        .arg(&tmp)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    owner_only_files_as_qemu_would_have_them(&mine);
-    let cmp = Command::new("python3")
-        .current_dir(&dir)
-        .args(["qmp_scenarios.py", "compare", "qemu-10.0.2.json"])
-        .arg(&mine)
-        .arg("-q")
-        .output()
-        .expect("python3 runs");
-    let text = String::from_utf8_lossy(&cmp.stdout);
-    let differ: BTreeSet<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("[DIFFER]"))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    let unexpected: Vec<&&str> = differ
+    let recorded = oracle::recording_dir(oracle::REFERENCE_QEMU);
+    let qemu = oracle::read_fixture_json(&recorded.join("scenarios.json"));
+    let defs = oracle::read_fixture_json(&oracle::fixture_dir().join("scenarios.json"));
+    let mut mine = transcript::run_scenarios(&defs, &transcript::RunOptions::new(qom_server()))
+        .expect("the scenarios run");
+    owner_only_files_as_qemu_would_have_them(&mut mine);
+    let (matched, differ) = transcript::compare(&qemu, &mine);
+    let report: String = differ
         .iter()
-        .filter(|d| !EXPECTED_DIFFERENCES.contains(d))
+        .map(|(name, diffs)| format!("[DIFFER] {name}\n    {}\n", diffs.join("\n    ")))
+        .collect();
+    eprintln!("{report}{matched} matched, {} differ", differ.len());
+    let unexpected: Vec<&str> = differ
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| !EXPECTED_DIFFERENCES.contains(name))
         .collect();
     assert!(
         unexpected.is_empty(),
-        "scenarios differing from QEMU 10.0.2: {unexpected:?}\n{text}"
+        "scenarios differing from QEMU {}: {unexpected:?}\n{report}",
+        oracle::REFERENCE_QEMU
     );
-    assert!(text.contains("matched"), "{text}");
-    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(matched > 0, "nothing matched\n{report}");
 }
 
 /// Command-line cases where we differ from `qemu-system-x86_64 -object`
@@ -142,35 +125,45 @@ const EXPECTED_CLI_DIFFERENCES: &[&str] = &[
 
 #[test]
 fn recorded_qemu_command_line_outcomes_match_except_documented_differences() {
-    let Some(dir) = oracle_dir() else {
-        eprintln!("SKIPPED: no oracle folder beside the repository (set QOM_ORACLE_DIR)");
-        return;
-    };
-    let tmp = std::env::temp_dir().join(format!("qom-cli-cases-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let out = Command::new("python3")
-        .arg(repo().join("tests/python/cli_cases_compare.py"))
-        .arg(&dir)
-        .arg(qom())
-        .arg(&tmp)
-        .output()
-        .expect("python3 runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let recorded = oracle::recording_dir(oracle::REFERENCE_QEMU);
+    let qemu = cli_cases::read_results(&oracle::read_fixture(&recorded.join("cli_cases.tsv")));
+    let cases = cli_cases::read_cases(&oracle::read_fixture(
+        &oracle::fixture_dir().join("cli_cases.tsv"),
+    ));
+    assert_eq!(
+        cases.len(),
+        qemu.len(),
+        "tests/oracle/cli_cases.tsv and the recording disagree: record again"
     );
-    let differ: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("DIFFER "))
-        .filter_map(|l| l.split(':').next())
-        .filter(|name| !EXPECTED_CLI_DIFFERENCES.contains(name))
-        .collect();
+    let tmp = std::env::temp_dir();
+    let timeout = std::time::Duration::from_secs(20);
+    let (mut matched, mut report, mut unexpected) = (0, String::new(), Vec::new());
+    for theirs in &qemu {
+        let case = cases
+            .iter()
+            .find(|c| c.name == theirs.name)
+            .unwrap_or_else(|| panic!("case {} is not in tests/oracle/cli_cases.tsv", theirs.name));
+        let mine = cli_cases::run_case(case, &qom_server(), &tmp, timeout).expect("the case runs");
+        // QEMU has no `sync`: compared without it
+        let cols = cli_cases::differing_columns(theirs, &mine, &["sync"]);
+        if cols.is_empty() {
+            matched += 1;
+            continue;
+        }
+        report.push_str(&format!(
+            "DIFFER {}: {}\n  QEMU: {theirs:?}\n  qom:  {mine:?}\n",
+            case.name,
+            cols.join(" ")
+        ));
+        if !EXPECTED_CLI_DIFFERENCES.contains(&case.name.as_str()) {
+            unexpected.push(case.name.clone());
+        }
+    }
+    eprintln!("{report}{matched} matched, {} differ", qemu.len() - matched);
     assert!(
-        differ.is_empty(),
-        "command-line cases differing from QEMU 10.0.2: {differ:?}\n{text}"
+        unexpected.is_empty(),
+        "command-line cases differing from QEMU {}: {unexpected:?}\n{report}",
+        oracle::REFERENCE_QEMU
     );
-    assert!(text.contains(" matched, "), "{text}");
-    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(matched > 0, "nothing matched\n{report}");
 }

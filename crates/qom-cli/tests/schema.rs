@@ -1,5 +1,6 @@
 //! `query-qmp-schema` through the real binary, compared with QEMU 10.0.2's
-//! recorded answer (../shared/oracle/qmp-schema-qemu-10.0.2.json).
+//! recorded answer (tests/oracle/qemu-10.0.2/qmp-schema.json, made by
+//! `cargo xtask oracle record`).
 //!
 //! Type names other than commands and events are opaque numbers on both
 //! sides, assigned differently, so the comparator resolves every name to
@@ -7,10 +8,11 @@
 //! enums by their values, objects by member name → (type, optional), and
 //! unions by tag and branch. Feature flags and member order are ignored.
 
+use qom_test_support::oracle;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Members ours has and QEMU's lacks, per object-add branch: each is a
@@ -23,23 +25,11 @@ const EXTRA_MEMBERS: &[(&str, &str)] = &[
 /// Members QEMU has and ours lacks, per object-add branch (none today).
 const MISSING_MEMBERS: &[(&str, &str)] = &[];
 
-/// QEMU's recorded answer, found where the oracle replay looks for its
-/// transcripts (`QOM_ORACLE_DIR`, then the shared directory beside the
-/// checkout); `None` when this checkout has no oracle.
-fn qemu_schema() -> Option<Value> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = std::env::var_os("QOM_ORACLE_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    for up in ["../../../shared/oracle", "../../../../shared/oracle"] {
-        candidates.push(manifest.join(up));
-    }
-    candidates.push(PathBuf::from("/work/shared/oracle"));
-    candidates.iter().find_map(|dir| {
-        let text = std::fs::read_to_string(dir.join("qmp-schema-qemu-10.0.2.json")).ok()?;
-        Some(serde_json::from_str(&text).expect("the recorded schema is JSON"))
-    })
+/// QEMU's recorded answer, a fixture of the repository: missing is a
+/// failure that says how to record it again.
+fn qemu_schema() -> Value {
+    let dir = oracle::recording_dir(oracle::REFERENCE_QEMU);
+    oracle::read_fixture_json(&dir.join("qmp-schema.json"))
 }
 
 fn index(list: &Value) -> BTreeMap<String, Value> {
@@ -149,11 +139,7 @@ fn query_schema(plugin: Option<&Path>) -> Value {
 
 #[test]
 fn commands_and_object_add_branches_match_qemu() {
-    let Some(qemu) = qemu_schema() else {
-        eprintln!("no recorded QEMU schema (set QOM_ORACLE_DIR): comparison skipped");
-        return;
-    };
-    let qemu = index(&qemu["return"]);
+    let qemu = index(&qemu_schema()["return"]);
     let ours = index(&query_schema(None));
 
     // Every name a type refers to is defined (resolve panics otherwise),

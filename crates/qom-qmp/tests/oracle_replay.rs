@@ -1,15 +1,14 @@
 //! Replays the protocol scenarios of QEMU 10.0.2's recorded transcript
-//! (`shared/oracle/qemu-10.0.2.json`) against the server and compares every
-//! reply exactly. The transcript lives outside the repository: set
-//! `QOM_ORACLE_DIR`, or it is looked for next to the checkout; when it is
-//! absent the test says so and passes.
+//! (`tests/oracle/qemu-10.0.2/scenarios.json`, made by `cargo xtask oracle
+//! record`) against the server in-process and compares every reply
+//! exactly. A missing fixture fails the test.
 
 mod common;
 
 use common::{pair_server, Client};
 use qom_qmp::ServerConfig;
+use qom_test_support::oracle;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 
 /// Scenarios that need nothing but the protocol layer and the stand-ins
 /// for `query-memdev` / `qom-list` of `common::test_commands`.
@@ -22,22 +21,9 @@ const PROTOCOL_SCENARIOS: [&str; 6] = [
     "bad-request-shape",
 ];
 
-fn transcript() -> Option<Value> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = std::env::var_os("QOM_ORACLE_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    for up in ["../../../shared/oracle", "../../../../shared/oracle"] {
-        candidates.push(manifest.join(up));
-    }
-    candidates.push(PathBuf::from("/work/shared/oracle"));
-    for dir in candidates {
-        if let Ok(text) = std::fs::read_to_string(dir.join("qemu-10.0.2.json")) {
-            return Some(serde_json::from_str(&text).expect("transcript is JSON"));
-        }
-    }
-    None
+fn transcript() -> Value {
+    let dir = oracle::recording_dir(oracle::REFERENCE_QEMU);
+    oracle::read_fixture_json(&dir.join("scenarios.json"))
 }
 
 /// Reduce a greeting to the transcript's shape: scalar version leaves
@@ -61,10 +47,7 @@ fn greeting_shape(v: &Value) -> Value {
 
 #[test]
 fn recorded_protocol_scenarios_match() {
-    let Some(t) = transcript() else {
-        eprintln!("QEMU transcript not found; set QOM_ORACLE_DIR to run this comparison");
-        return;
-    };
+    let t = transcript();
     let scenarios = t["scenarios"].as_array().expect("scenarios");
     let mut compared = 0;
     for name in PROTOCOL_SCENARIOS {

@@ -1,9 +1,14 @@
 //! Test helpers shared by the memory backend crates: temporary
 //! directories and small tmpfs/hugetlbfs mounts (root needed for those).
+//! With the feature `oracle`, the runner of the QEMU compatibility
+//! fixtures of `tests/oracle/` (module `oracle`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[cfg(feature = "oracle")]
+pub mod oracle;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
