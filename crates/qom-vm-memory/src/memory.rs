@@ -1,0 +1,182 @@
+//! Guest memory made of backends placed at guest physical addresses.
+
+use std::fs::File;
+use std::io;
+
+use qom::{Object, ObjectTree};
+use vm_memory::bitmap::BS;
+use vm_memory::guest_memory::GuestMemorySliceIterator;
+use vm_memory::{
+    FileOffset, GuestAddress, GuestMemory, GuestMemoryBackend, GuestMemoryError, GuestMemoryRegion,
+    GuestRegionCollection, Permissions,
+};
+
+use crate::error::LayoutError;
+use crate::raw::borrow_mapping;
+use crate::region::{region_fd, BackendRegion};
+
+/// The guest's physical memory: memory backends at guest physical
+/// addresses, for vm-memory users (`Bytes` on [`GuestAddress`],
+/// `GuestAddressSpace` through `Arc`/`&`), KVM ([`Self::kvm_slots`]) and
+/// vhost-user ([`Self::vhost_user_table`]).
+///
+/// Each backend stays marked in use, and mapped, until this value (and
+/// every `Arc` of its regions) is dropped.
+///
+/// Writes through [`GuestMemory`] (and so through `Bytes`) into a
+/// read-only region fail with a `PermissionDenied` I/O error instead of
+/// faulting. The unchecked [`GuestMemory::physical_memory`] view does not
+/// know access modes, like every vm-memory `GuestMemoryBackend`: a write
+/// there into a read-only region raises `SIGSEGV`.
+#[derive(Debug, Clone)]
+pub struct BackendGuestMemory {
+    regions: GuestRegionCollection<BackendRegion>,
+}
+
+impl BackendGuestMemory {
+    /// Places each backend at its guest address. Refused, with nothing
+    /// left marked in use: an empty layout, an object that is not a
+    /// created memory backend, a backend another user maps already or
+    /// placed twice, an address that is not a multiple of the backend's
+    /// page size, a region past the top of the address space, overlaps.
+    pub fn new<'a>(
+        layout: impl IntoIterator<Item = (GuestAddress, &'a Object)>,
+    ) -> Result<BackendGuestMemory, LayoutError> {
+        let mut regions: Vec<BackendRegion> = Vec::new();
+        for (start, obj) in layout {
+            let id = memory_backend::region_name(obj);
+            // Placing a backend twice is caught here, before the busy
+            // check below would report it less clearly.
+            let host = memory_backend::mapping(obj).map(|m| m.as_ptr() as u64);
+            if let Some(r) = regions.iter().find(|r| Some(r.host_addr()) == host) {
+                return Err(LayoutError::Duplicate {
+                    id,
+                    first: r.start_addr().0,
+                    second: start.0,
+                });
+            }
+            regions.push(place(id, start, obj)?);
+        }
+        if regions.is_empty() {
+            return Err(LayoutError::Empty);
+        }
+        regions.sort_by_key(|r| r.start_addr());
+        for pair in regions.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if b.start_addr().0 < a.end() {
+                return Err(LayoutError::Overlap {
+                    first: a.id().to_owned(),
+                    first_start: a.start_addr().0,
+                    first_end: a.end() - 1,
+                    second: b.id().to_owned(),
+                    second_start: b.start_addr().0,
+                    second_end: b.end() - 1,
+                });
+            }
+        }
+        let regions = GuestRegionCollection::from_regions(regions)
+            .expect("regions are sorted, disjoint and not empty");
+        Ok(BackendGuestMemory { regions })
+    }
+
+    /// [`Self::new`] with backends named by their id under `/objects`.
+    pub fn from_ids(
+        tree: &ObjectTree,
+        layout: &[(GuestAddress, &str)],
+    ) -> Result<BackendGuestMemory, LayoutError> {
+        let objects = layout
+            .iter()
+            .map(|&(addr, id)| {
+                tree.object(id)
+                    .map(|o| (addr, o))
+                    .ok_or_else(|| LayoutError::NotFound { id: id.to_owned() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        BackendGuestMemory::new(objects.iter().map(|(a, o)| (*a, o)))
+    }
+
+    /// The regions, by ascending guest address.
+    pub fn regions(&self) -> impl Iterator<Item = &BackendRegion> {
+        self.regions.iter()
+    }
+
+    /// The first read-only region in `[addr, addr + count)`, if any.
+    fn readonly_in(&self, addr: GuestAddress, count: usize) -> Option<&BackendRegion> {
+        let end = addr.0.saturating_add(count as u64);
+        self.regions
+            .iter()
+            .find(|r| r.readonly() && r.start_addr().0 < end && addr.0 < r.end())
+    }
+}
+
+/// Maps one backend and wraps it for vm-memory.
+fn place(id: String, start: GuestAddress, obj: &Object) -> Result<BackendRegion, LayoutError> {
+    if memory_backend::is_mapped(obj) {
+        return Err(LayoutError::Busy { id });
+    }
+    let guard = memory_backend::map(obj)?;
+    let page_size = guard.page_size();
+    if start.0 % page_size as u64 != 0 {
+        return Err(LayoutError::Misaligned {
+            id,
+            addr: start.0,
+            page_size,
+        });
+    }
+    let size = guard.len() as u64;
+    if start.0.checked_add(size).is_none() {
+        return Err(LayoutError::Overflow {
+            id,
+            addr: start.0,
+            size,
+        });
+    }
+    let file_offset = match region_fd(&guard) {
+        Some(fd) => match fd.try_clone_to_owned() {
+            Ok(own) => Some(FileOffset::new(File::from(own), guard.offset())),
+            Err(source) => return Err(LayoutError::Dup { id, source }),
+        },
+        None => None,
+    };
+    let view = match borrow_mapping(&guard, file_offset) {
+        Ok(v) => v,
+        Err(source) => return Err(LayoutError::Wrap { id, source }),
+    };
+    Ok(BackendRegion::new(id, start, guard, view))
+}
+
+impl GuestMemory for BackendGuestMemory {
+    type PhysicalMemory = GuestRegionCollection<BackendRegion>;
+    type Bitmap = ();
+
+    fn check_range(&self, addr: GuestAddress, count: usize, access: Permissions) -> bool {
+        GuestMemoryBackend::check_range(&self.regions, addr, count)
+            && !(access.has_write() && self.readonly_in(addr, count).is_some())
+    }
+
+    fn get_slices<'a>(
+        &'a self,
+        addr: GuestAddress,
+        count: usize,
+        access: Permissions,
+    ) -> vm_memory::GuestMemoryResult<impl GuestMemorySliceIterator<'a, BS<'a, ()>>> {
+        if access.has_write() {
+            if let Some(r) = self.readonly_in(addr, count) {
+                return Err(GuestMemoryError::IOError(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "guest memory at [{:#x}, {:#x}] is read-only (memory backend '{}')",
+                        r.start_addr().0,
+                        r.end() - 1,
+                        r.id()
+                    ),
+                )));
+            }
+        }
+        Ok(GuestMemoryBackend::get_slices(&self.regions, addr, count))
+    }
+
+    fn physical_memory(&self) -> Option<&Self::PhysicalMemory> {
+        Some(&self.regions)
+    }
+}
