@@ -390,3 +390,46 @@ fn share_off_and_fdless_memory_are_refused_for_export() {
     mem.write_obj(1u8, GuestAddress(GIB)).unwrap();
     assert_eq!(mem.kvm_slots(0).len(), 2);
 }
+
+#[test]
+fn shared_between_threads_as_an_address_space() {
+    fn address_space<A: vm_memory::GuestAddressSpace + Send + Sync + 'static>(a: A) -> A {
+        a
+    }
+    let t = tree();
+    let obj = add(
+        &t,
+        json!({"qom-type": "memory-backend-memfd", "id": "m", "size": 2 * MIB}),
+    );
+    let mem = address_space(std::sync::Arc::new(
+        BackendGuestMemory::new([(GuestAddress(4 * GIB), &obj)]).unwrap(),
+    ));
+    drop(obj);
+    let writers: Vec<_> = (0..4u64)
+        .map(|i| {
+            let mem = mem.clone();
+            std::thread::spawn(move || {
+                let m = vm_memory::GuestAddressSpace::memory(&mem);
+                for n in 0..1000u64 {
+                    m.write_obj(n, GuestAddress(4 * GIB + i * 4096)).unwrap();
+                }
+            })
+        })
+        .collect();
+    // Deletion keeps being refused while any thread holds the memory.
+    for _ in 0..100 {
+        assert!(t.object_del("m").is_err());
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    for i in 0..4u64 {
+        assert_eq!(
+            mem.read_obj::<u64>(GuestAddress(4 * GIB + i * 4096))
+                .unwrap(),
+            999
+        );
+    }
+    drop(mem);
+    t.object_del("m").unwrap();
+}
