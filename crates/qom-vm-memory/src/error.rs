@@ -15,6 +15,12 @@ pub enum LayoutError {
         /// The id looked up.
         id: String,
     },
+    /// No region starts at that guest address (hot-unplug).
+    #[error("no memory backend starts at guest address {addr:#x}")]
+    NoRegion {
+        /// The address given.
+        addr: u64,
+    },
     /// The object is not a created memory backend, or could not be mapped.
     #[error("{0}")]
     Backend(#[from] qom::Error),

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io;
+use std::sync::Arc;
 
 use qom::{Object, ObjectTree};
 use vm_memory::bitmap::BS;
@@ -45,35 +46,14 @@ impl BackendGuestMemory {
         let mut regions: Vec<BackendRegion> = Vec::new();
         for (start, obj) in layout {
             let id = memory_backend::region_name(obj);
-            // Placing a backend twice is caught here, before the busy
-            // check below would report it less clearly.
-            let host = memory_backend::mapping(obj).map(|m| m.as_ptr() as u64);
-            if let Some(r) = regions.iter().find(|r| Some(r.host_addr()) == host) {
-                return Err(LayoutError::Duplicate {
-                    id,
-                    first: r.start_addr().0,
-                    second: start.0,
-                });
-            }
+            check_not_placed(regions.iter(), start, obj)?;
             regions.push(place(id, start, obj)?);
         }
         if regions.is_empty() {
             return Err(LayoutError::Empty);
         }
         regions.sort_by_key(|r| r.start_addr());
-        for pair in regions.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            if b.start_addr().0 < a.end() {
-                return Err(LayoutError::Overlap {
-                    first: a.id().to_owned(),
-                    first_start: a.start_addr().0,
-                    first_end: a.end() - 1,
-                    second: b.id().to_owned(),
-                    second_start: b.start_addr().0,
-                    second_end: b.end() - 1,
-                });
-            }
-        }
+        check_disjoint(regions.iter())?;
         let regions = GuestRegionCollection::from_regions(regions)
             .expect("regions are sorted, disjoint and not empty");
         Ok(BackendGuestMemory { regions })
@@ -95,6 +75,47 @@ impl BackendGuestMemory {
         BackendGuestMemory::new(objects.iter().map(|(a, o)| (*a, o)))
     }
 
+    /// Hot-plug: a new guest memory with `obj` added at `start`, refused
+    /// as [`Self::new`] refuses. `self` does not change; both share the
+    /// regions they have in common (nothing is mapped twice), so a VMM
+    /// can swap the new one in (`GuestMemoryAtomic`) while devices finish
+    /// with the old one.
+    pub fn with_backend(
+        &self,
+        start: GuestAddress,
+        obj: &Object,
+    ) -> Result<BackendGuestMemory, LayoutError> {
+        check_not_placed(self.regions(), start, obj)?;
+        let added = Arc::new(place(memory_backend::region_name(obj), start, obj)?);
+        let mut all: Vec<&BackendRegion> = self.regions().chain([&*added]).collect();
+        all.sort_by_key(|r| r.start_addr());
+        check_disjoint(all.into_iter())?;
+        let regions = self
+            .regions
+            .insert_region(added)
+            .expect("the new region overlaps no other");
+        Ok(BackendGuestMemory { regions })
+    }
+
+    /// Hot-unplug: a new guest memory without the region that starts at
+    /// `start`, and that region. The backend stays in use until the
+    /// region and every guest memory holding it are dropped.
+    pub fn without_region(
+        &self,
+        start: GuestAddress,
+    ) -> Result<(BackendGuestMemory, Arc<BackendRegion>), LayoutError> {
+        let len = self
+            .regions()
+            .find(|r| r.start_addr() == start)
+            .map(|r| r.len())
+            .ok_or(LayoutError::NoRegion { addr: start.0 })?;
+        let (regions, removed) = self
+            .regions
+            .remove_region(start, len)
+            .expect("a region starts there");
+        Ok((BackendGuestMemory { regions }, removed))
+    }
+
     /// The regions, by ascending guest address.
     pub fn regions(&self) -> impl Iterator<Item = &BackendRegion> {
         self.regions.iter()
@@ -107,6 +128,43 @@ impl BackendGuestMemory {
             .iter()
             .find(|r| r.readonly() && r.start_addr().0 < end && addr.0 < r.end())
     }
+}
+
+/// Refuses `obj` when it is one of `placed` already (before the busy
+/// check of [`place`] would report it less clearly).
+fn check_not_placed<'a>(
+    mut placed: impl Iterator<Item = &'a BackendRegion>,
+    start: GuestAddress,
+    obj: &Object,
+) -> Result<(), LayoutError> {
+    let host = memory_backend::mapping(obj).map(|m| m.as_ptr() as u64);
+    match placed.find(|r| Some(r.host_addr()) == host) {
+        Some(r) => Err(LayoutError::Duplicate {
+            id: memory_backend::region_name(obj),
+            first: r.start_addr().0,
+            second: start.0,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses the first overlap of regions sorted by start address.
+fn check_disjoint<'a>(sorted: impl Iterator<Item = &'a BackendRegion>) -> Result<(), LayoutError> {
+    let mut prev: Option<&BackendRegion> = None;
+    for b in sorted {
+        if let Some(a) = prev.filter(|a| b.start_addr().0 < a.end()) {
+            return Err(LayoutError::Overlap {
+                first: a.id().to_owned(),
+                first_start: a.start_addr().0,
+                first_end: a.end() - 1,
+                second: b.id().to_owned(),
+                second_start: b.start_addr().0,
+                second_end: b.end() - 1,
+            });
+        }
+        prev = Some(b);
+    }
+    Ok(())
 }
 
 /// Maps one backend and wraps it for vm-memory.

@@ -433,3 +433,62 @@ fn shared_between_threads_as_an_address_space() {
     drop(mem);
     t.object_del("m").unwrap();
 }
+
+#[test]
+fn hot_plug_and_unplug_share_the_regions() {
+    let t = tree();
+    let a = add(
+        &t,
+        json!({"qom-type": "memory-backend-memfd", "id": "a", "size": 2 * MIB}),
+    );
+    let b = add(
+        &t,
+        json!({"qom-type": "memory-backend-memfd", "id": "b", "size": 2 * MIB}),
+    );
+    let c = add(
+        &t,
+        json!({"qom-type": "memory-backend-memfd", "id": "c", "size": 2 * MIB}),
+    );
+    let before = BackendGuestMemory::new([(GuestAddress(0), &a)]).unwrap();
+    before.write_obj(0xaa_u8, GuestAddress(0)).unwrap();
+
+    // Refusals leave both the old memory and the backend as they were.
+    let e = before.with_backend(GuestAddress(MIB), &b).unwrap_err();
+    assert!(matches!(e, LayoutError::Overlap { .. }), "{e}");
+    assert!(!memory_backend::is_mapped(&b));
+    let e = before.with_backend(GuestAddress(GIB), &a).unwrap_err();
+    assert!(matches!(e, LayoutError::Duplicate { .. }), "{e}");
+
+    let with_b = before.with_backend(GuestAddress(4 * GIB), &b).unwrap();
+    let after = with_b.with_backend(GuestAddress(2 * GIB), &c).unwrap();
+    drop(with_b);
+    let starts: Vec<u64> = after.regions().map(|r| r.start_addr().0).collect();
+    assert_eq!(starts, [0, 2 * GIB, 4 * GIB]);
+    // Same memory, not a second mapping.
+    assert_eq!(after.read_obj::<u8>(GuestAddress(0)).unwrap(), 0xaa);
+    assert_eq!(
+        after.regions().next().unwrap().host_addr(),
+        before.regions().next().unwrap().host_addr()
+    );
+    drop(before);
+    assert!(t.object_del("a").is_err(), "still in the new memory");
+
+    let (smaller, removed) = after.without_region(GuestAddress(4 * GIB)).unwrap();
+    assert_eq!(removed.id(), "b");
+    assert!(smaller.read_obj::<u8>(GuestAddress(4 * GIB)).is_err());
+    assert_eq!(
+        after
+            .without_region(GuestAddress(GIB))
+            .unwrap_err()
+            .to_string(),
+        "no memory backend starts at guest address 0x40000000"
+    );
+    drop(after);
+    assert!(t.object_del("b").is_err(), "the removed region holds it");
+    drop(removed);
+    t.object_del("b").unwrap();
+    drop(smaller);
+    drop((a, c));
+    t.object_del("a").unwrap();
+    t.object_del("c").unwrap();
+}
