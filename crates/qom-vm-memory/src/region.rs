@@ -24,6 +24,11 @@ pub(crate) fn region_fd(m: &Mapping) -> Option<BorrowedFd<'_>> {
 /// While a region exists its backend is marked in use (`object-del`
 /// answers "object 'ID' is in use, can not be deleted") and its memory
 /// stays mapped.
+///
+/// Its `Bytes` implementation (region-relative addresses) knows no access
+/// modes, like every vm-memory region: writing a read-only region there
+/// raises `SIGSEGV`. [`BackendGuestMemory`](crate::BackendGuestMemory)'s
+/// accessors check.
 pub struct BackendRegion {
     // Field order matters: the borrowed view goes before the guard that
     // keeps its memory mapped.

@@ -61,7 +61,11 @@ fn main() {
         }
         None => {
             println!("\nrunning 1 test");
+            // Single-threaded here, so the count is exact: the duplicated
+            // descriptors of FileOffset go with the guest memory.
+            let fds = qom_test_support::fd_count();
             regions_are_shared_with_another_process();
+            assert_eq!(qom_test_support::fd_count(), fds, "descriptors left open");
             println!("test regions_are_shared_with_another_process ... ok\n");
         }
     }
