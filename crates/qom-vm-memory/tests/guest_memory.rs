@@ -1,7 +1,8 @@
 //! Guest memory built from each kind of backend, through vm-memory's
 //! accessors against the backends' own; layouts that must be refused; the
 //! in-use mark. The file backends need /tmp or /var/tmp on ext4 or xfs
-//! and /dev/shm on tmpfs: the tests fail, saying so, without them.
+//! and /dev/shm on tmpfs, the huge page test root (it adds two pages to
+//! the pool): the tests fail, saying so, without them.
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
@@ -375,7 +376,7 @@ fn bad_layouts_are_refused_and_leave_the_backends_alone() {
 }
 
 #[test]
-fn share_off_and_fdless_memory_are_refused_for_export() {
+fn share_off_memory_is_refused_for_export() {
     let t = tree();
     let shared = add(
         &t,
@@ -498,4 +499,32 @@ fn hot_plug_and_unplug_share_the_regions() {
     drop((a, c));
     t.object_del("a").unwrap();
     t.object_del("c").unwrap();
+}
+
+#[test]
+fn huge_pages_need_aligned_guest_addresses() {
+    let _pages = qom_test_support::HugePages::add(2).unwrap_or_else(|why| panic!("{why}"));
+    let t = tree();
+    let obj = add(
+        &t,
+        json!({"qom-type": "memory-backend-memfd", "id": "h", "size": 2 * MIB, "hugetlb": true}),
+    );
+    let huge = memory_backend::mapping(&obj).unwrap().page_size();
+    assert!(huge > host_page_size(), "hugetlb=on gave {huge}-byte pages");
+    let e = BackendGuestMemory::new([(GuestAddress(huge as u64 / 2), &obj)]).unwrap_err();
+    assert!(
+        matches!(e, LayoutError::Misaligned { page_size, .. } if page_size == huge),
+        "{e}"
+    );
+    let mem = BackendGuestMemory::new([(GuestAddress(huge as u64), &obj)]).unwrap();
+    let region = mem.regions().next().unwrap();
+    assert_eq!(region.is_hugetlbfs(), Some(true));
+    mem.write_obj(3u64, GuestAddress(huge as u64 + 8)).unwrap();
+    assert_eq!(
+        mem.read_obj::<u64>(GuestAddress(huge as u64 + 8)).unwrap(),
+        3
+    );
+    drop(mem);
+    drop(obj);
+    t.object_del("h").unwrap();
 }
