@@ -32,6 +32,8 @@ use crate::region::{region_fd, BackendRegion};
 #[derive(Debug, Clone)]
 pub struct BackendGuestMemory {
     regions: GuestRegionCollection<BackendRegion>,
+    // Whether any region is read-only: writes skip the search without.
+    has_readonly: bool,
 }
 
 impl BackendGuestMemory {
@@ -56,7 +58,7 @@ impl BackendGuestMemory {
         check_disjoint(regions.iter())?;
         let regions = GuestRegionCollection::from_regions(regions)
             .expect("regions are sorted, disjoint and not empty");
-        Ok(BackendGuestMemory { regions })
+        Ok(BackendGuestMemory::from_collection(regions))
     }
 
     /// [`Self::new`] with backends named by their id under `/objects`.
@@ -94,7 +96,7 @@ impl BackendGuestMemory {
             .regions
             .insert_region(added)
             .expect("the new region overlaps no other");
-        Ok(BackendGuestMemory { regions })
+        Ok(BackendGuestMemory::from_collection(regions))
     }
 
     /// Hot-unplug: a new guest memory without the region that starts at
@@ -113,7 +115,7 @@ impl BackendGuestMemory {
             .regions
             .remove_region(start, len)
             .expect("a region starts there");
-        Ok((BackendGuestMemory { regions }, removed))
+        Ok((BackendGuestMemory::from_collection(regions), removed))
     }
 
     /// The regions, by ascending guest address.
@@ -121,8 +123,20 @@ impl BackendGuestMemory {
         self.regions.iter()
     }
 
+    fn from_collection(regions: GuestRegionCollection<BackendRegion>) -> BackendGuestMemory {
+        let has_readonly = regions.iter().any(|r| r.readonly());
+        BackendGuestMemory {
+            regions,
+            has_readonly,
+        }
+    }
+
     /// The first read-only region in `[addr, addr + count)`, if any.
+    #[inline]
     fn readonly_in(&self, addr: GuestAddress, count: usize) -> Option<&BackendRegion> {
+        if !self.has_readonly {
+            return None;
+        }
         let end = addr.0.saturating_add(count as u64);
         self.regions
             .iter()
@@ -207,11 +221,13 @@ impl GuestMemory for BackendGuestMemory {
     type PhysicalMemory = GuestRegionCollection<BackendRegion>;
     type Bitmap = ();
 
+    #[inline]
     fn check_range(&self, addr: GuestAddress, count: usize, access: Permissions) -> bool {
         GuestMemoryBackend::check_range(&self.regions, addr, count)
             && !(access.has_write() && self.readonly_in(addr, count).is_some())
     }
 
+    #[inline]
     fn get_slices<'a>(
         &'a self,
         addr: GuestAddress,
@@ -234,6 +250,7 @@ impl GuestMemory for BackendGuestMemory {
         Ok(GuestMemoryBackend::get_slices(&self.regions, addr, count))
     }
 
+    #[inline]
     fn physical_memory(&self) -> Option<&Self::PhysicalMemory> {
         Some(&self.regions)
     }
