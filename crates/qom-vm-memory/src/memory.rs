@@ -42,6 +42,10 @@ impl BackendGuestMemory {
     /// created memory backend, a backend another user maps already or
     /// placed twice, an address that is not a multiple of the backend's
     /// page size, a region past the top of the address space, overlaps.
+    ///
+    /// The busy check and the in-use mark are two steps (memory-backend
+    /// offers no atomic "map if unused"): two threads placing the same
+    /// backend at the same moment may both succeed.
     pub fn new<'a>(
         layout: impl IntoIterator<Item = (GuestAddress, &'a Object)>,
     ) -> Result<BackendGuestMemory, LayoutError> {
