@@ -21,13 +21,14 @@ use std::time::Instant;
 
 /// The crates whose API is checked: every library crate that other
 /// programs link (test helpers and example plugins are not in it).
-const CRATES: [&str; 6] = [
+const CRATES: [&str; 7] = [
     "qom",
     "qom-derive",
     "qom-qmp",
     "memory-backend",
     "memory-backend-file",
     "memory-backend-ram",
+    "qom-vm-memory",
 ];
 
 /// The cargo-public-api release the snapshots are written with. 0.52.0
