@@ -104,7 +104,7 @@ fn private_ram_backends_hold_no_descriptor() {
     .unwrap();
     assert!(!out.status.success());
     assert!(
-        common::stderr(&out).contains("cannot set up guest memory 'm10"),
+        common::stderr(&out).contains("cannot set up guest memory 'm"),
         "{}",
         common::stderr(&out)
     );
@@ -133,7 +133,15 @@ fn ram_mapping_has_qemus_vm_flags() {
         ),
     ] {
         let child = serving("1024:4096", &["-object".into(), spec.into()]);
-        let entries = smaps_entries_of_len(&child.id().to_string(), LEN);
+        // Accessible mappings only: a malloc arena reserves 64 MiB too,
+        // but inaccessible apart from what it uses.
+        let entries: Vec<_> = smaps_entries_of_len(&child.id().to_string(), LEN)
+            .into_iter()
+            .filter(|e| {
+                e.header.split_whitespace().nth(1) == Some("rw-p")
+                    || e.header.split_whitespace().nth(1) == Some("rw-s")
+            })
+            .collect();
         assert_eq!(entries.len(), 1, "{entries:?}");
         let mut got: Vec<&str> = entries[0]
             .vm_flags
