@@ -447,8 +447,8 @@ impl Mapping {
     /// transparent huge pages on every RAM block it sets up, whatever the
     /// backend; the kernel honours the advice where its THP settings allow
     /// (anonymous memory with `enabled` at `always` or `madvise`, shmem per
-    /// `shmem_enabled`) and ignores it elsewhere, so the error is only
-    /// worth logging.
+    /// `shmem_enabled`) and ignores it elsewhere; QEMU ignores a failure,
+    /// and so does the backend's `complete`.
     pub fn set_hugepage(&self, hugepage: bool) -> Result<(), HostError> {
         let (advice, name) = if hugepage {
             (Advice::LinuxHugepage, "MADV_HUGEPAGE")

@@ -85,10 +85,14 @@ unsafe fn mmap_from(
     offset: u64,
 ) -> Result<*mut c_void, Errno> {
     match fd {
-        // SAFETY: forwarded to the caller (see above).
+        // SAFETY: the only range this call can replace is [addr, addr +
+        // len) with MAP_FIXED, which the caller guarantees is its own
+        // (# Safety above); without MAP_FIXED the kernel picks free space.
         Some(fd) => unsafe { rustix::mm::mmap(addr, len, prot, flags, fd, offset) },
         None if offset != 0 => Err(Errno::INVAL),
-        // SAFETY: forwarded to the caller (see above).
+        // SAFETY: as for a file: anonymous pages change what backs the
+        // new mapping, not which address range it may replace, and that
+        // range is the caller's (# Safety above).
         None => unsafe { rustix::mm::mmap_anonymous(addr, len, prot, flags) },
     }
 }
