@@ -547,3 +547,35 @@ fn anonymous_memory_refuses_an_offset_and_sync_on() {
         "{err}"
     );
 }
+
+/// Threads mapping, filling, checking and unmapping anonymous memory at
+/// once, with heap allocations big enough for glibc to mmap them in
+/// between: no mapping ever lands on another's range (each sees only its
+/// own bytes) and the reservations never take anything from the heap.
+#[test]
+fn anonymous_mappings_among_threads() {
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            s.spawn(move || {
+                let mut rng = common::XorShift::new(u64::from(t) + 1);
+                for _ in 0..200 {
+                    let len = (1 + rng.below(8)) * MIB / 2;
+                    let m = Mapping::new(MapRequest::anonymous(len)).unwrap();
+                    let heap = vec![t; 256 << 10];
+                    // The first and last page: where a neighbour would show.
+                    let ends = [0, m.len() - 4096];
+                    for at in ends {
+                        m.fill(at, 4096, t + 1).unwrap();
+                    }
+                    std::thread::yield_now();
+                    for at in ends {
+                        let mut back = [0u8; 4096];
+                        m.read_at(at, &mut back).unwrap();
+                        assert!(back.iter().all(|&b| b == t + 1));
+                    }
+                    assert!(heap.iter().all(|&b| b == t));
+                }
+            });
+        }
+    });
+}
