@@ -380,13 +380,14 @@ impl SmapsEntry {
     }
 }
 
-/// The `/proc/PID/smaps` entry of the mapping that starts at `start` in
-/// process `pid` ("self" for this one); `None` when no mapping starts
-/// there.
-pub fn smaps_entry(pid: &str, start: usize) -> Option<SmapsEntry> {
+/// The `/proc/PID/smaps` entry of the mapping that holds address `addr`
+/// in process `pid` ("self" for this one); `None` when nothing is mapped
+/// there. (The kernel may merge a mapping with a neighbour that has the
+/// same flags, so the entry can start before the mapping's own start.)
+pub fn smaps_entry(pid: &str, addr: usize) -> Option<SmapsEntry> {
     entries_of(pid)
         .into_iter()
-        .find(|(s, _, _)| *s == start)
+        .find(|(s, e, _)| (*s..*e).contains(&addr))
         .map(|(_, _, e)| e)
 }
 
