@@ -221,3 +221,25 @@ fn errors_as_in_qemu() {
     .unwrap();
     assert_eq!(t.qom_get("ok", "size").unwrap(), json!(1000));
 }
+
+#[test]
+fn shm_objects_are_numbered_as_in_qemu() {
+    // Two trees of one process with a backend of the same id: QEMU's
+    // numbered names keep them apart where names from the id would clash.
+    let (a, b) = (tree(), tree());
+    let args = json!({"qom-type": "memory-backend-shm", "id": "same", "size": MIB});
+    let ra = memory_backend::mapping(&add(&a, args.clone()).unwrap()).unwrap();
+    let rb = memory_backend::mapping(&add(&b, args).unwrap()).unwrap();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let prefix = format!("/dev/shm/qemu-{}-shm-", std::process::id());
+    for ram in [&ra, &rb] {
+        let start = format!("{:x}-", ram.as_ptr() as usize);
+        let line = maps.lines().find(|l| l.starts_with(&start)).unwrap();
+        let name = line.split_whitespace().nth(5).unwrap();
+        let n = name
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(n.parse::<u64>().is_ok(), "{line}");
+        assert!(line.ends_with("(deleted)"), "{line}");
+    }
+}
