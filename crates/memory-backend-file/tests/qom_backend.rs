@@ -893,7 +893,7 @@ fn in_use_backend_cannot_be_deleted() {
     assert!(memory_backend::is_mapped(&o));
     assert_eq!(ram.as_ptr() as usize % (2 * MIB as usize), 0);
     assert_eq!(ram.len(), 2 * MIB as usize);
-    assert!(std::os::fd::AsRawFd::as_raw_fd(&ram.fd()) >= 0);
+    assert!(std::os::fd::AsRawFd::as_raw_fd(&ram.fd().unwrap()) >= 0);
     assert_eq!(
         t.object_del("m").unwrap_err().to_string(),
         "object 'm' is in use, can not be deleted"

@@ -7,7 +7,7 @@
 //!
 //! | type | memory | `share` default | own properties |
 //! |---|---|---|---|
-//! | [`memory-backend-ram`](ram) | an anonymous memfd (QEMU: an anonymous mapping) | false | none |
+//! | [`memory-backend-ram`](ram) | private anonymous memory; a memfd with `share=on` (as QEMU) | false | none |
 //! | [`memory-backend-memfd`](memfd) | a memfd, optionally hugetlb, sealed by default | true | `hugetlb`, `hugetlbsize`, `seal` |
 //! | [`memory-backend-shm`](shm) | a POSIX shared memory object, unlinked at once | true (`off` refused) | none |
 //!

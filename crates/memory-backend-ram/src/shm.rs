@@ -1,11 +1,14 @@
 //! `memory-backend-shm`: guest RAM in a POSIX shared memory object, always
 //! shared.
 //!
-//! As in QEMU, the object is created with `shm_open("/qemu-PID-shm-NAME",
-//! O_RDWR | O_CREAT | O_EXCL, 0)` (NAME is the backend's id), unlinked at
+//! As in QEMU, the object is created with `shm_open("/qemu-PID-shm-N",
+//! O_RDWR | O_CREAT | O_EXCL, 0)` (N counts the attempts of the process
+//! from 0, as QEMU 10.0.2 shows in /proc/PID/maps), unlinked at
 //! once so only our descriptor keeps it alive, sized with `ftruncate` and
 //! mapped `MAP_SHARED`. `share` defaults to true and `share=off` is refused
 //! at creation with "can't create shm backend with `share=off`".
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memory_backend::{HostMemory, MemoryBackend, MemoryBackendImpl};
 use qom::{Error, ObjectRef, Result};
@@ -13,6 +16,9 @@ use rustix::fs::{ftruncate, Mode};
 use rustix::shm;
 
 use crate::common::{base, errno_error, map_fd};
+
+/// Numbers the shared memory objects this process creates.
+static SHM_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The QOM type name.
 pub const TYPE_MEMORY_BACKEND_SHM: &str = <ShmBackend as qom::StaticType>::TYPE_NAME;
@@ -35,11 +41,10 @@ impl MemoryBackendImpl for ShmBackend {
         if !s.share {
             return Err(Error::generic("can't create shm backend with `share=off`"));
         }
-        let name = format!(
-            "/qemu-{}-shm-{}",
-            std::process::id(),
-            memory_backend::region_name(obj)
-        );
+        // A counter rather than the id: two object trees of one process
+        // may both have a backend of that id.
+        let n = SHM_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("/qemu-{}-shm-{n}", std::process::id());
         // Mode 0: nobody else may open it; we pass the descriptor on instead.
         let fd = shm::open(
             name.as_str(),

@@ -79,7 +79,7 @@ fn after_creation_as_in_qemu() {
     assert_eq!(t.qom_get("m", "seal").unwrap(), json!(false));
     let obj = t.object("m").unwrap();
     let ram = memory_backend::mapping(&obj).unwrap();
-    assert_eq!(fcntl_get_seals(ram.fd()).unwrap(), MEMFD_SEALS);
+    assert_eq!(fcntl_get_seals(ram.fd().unwrap()).unwrap(), MEMFD_SEALS);
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn share_on_is_visible_through_the_fd() {
         assert!(ram.shared(), "{ty}");
         assert_eq!(ram.len() as u64, 2 * MIB);
         ram.write_at(4096, b"guest data").unwrap();
-        assert_eq!(pread(ram.fd(), 4096, 10), b"guest data", "{ty}");
+        assert_eq!(pread(ram.fd().unwrap(), 4096, 10), b"guest data", "{ty}");
     }
 }
 
@@ -118,8 +118,12 @@ fn share_off_keeps_writes_private() {
         let mut back = [0u8; 7];
         ram.read_at(0, &mut back).unwrap();
         assert_eq!(&back, b"private");
-        // Copy-on-write: the file underneath still reads zeros.
-        assert_eq!(pread(ram.fd(), 0, 7), [0u8; 7], "{ty}");
+        match ram.fd() {
+            // Copy-on-write: the file underneath still reads zeros.
+            Some(fd) => assert_eq!(pread(fd, 0, 7), [0u8; 7], "{ty}"),
+            // As in QEMU, ram with share=off is anonymous memory.
+            None => assert_eq!(ty, "memory-backend-ram"),
+        }
         drop(ram);
         t.object_del("p").unwrap();
     }
@@ -134,11 +138,11 @@ fn memfd_seals() {
     )
     .unwrap();
     let ram = memory_backend::mapping(&obj).unwrap();
-    let seals = fcntl_get_seals(ram.fd()).unwrap();
+    let seals = fcntl_get_seals(ram.fd().unwrap()).unwrap();
     assert_eq!(seals, SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL);
     // The seals hold: the file can be neither shrunk nor grown.
-    assert!(rustix::fs::ftruncate(ram.fd(), 0).is_err());
-    assert!(rustix::fs::ftruncate(ram.fd(), 2 * MIB).is_err());
+    assert!(rustix::fs::ftruncate(ram.fd().unwrap(), 0).is_err());
+    assert!(rustix::fs::ftruncate(ram.fd().unwrap(), 2 * MIB).is_err());
 
     let obj = add(
         &t,
@@ -147,7 +151,7 @@ fn memfd_seals() {
     .unwrap();
     let ram = memory_backend::mapping(&obj).unwrap();
     // Without MFD_ALLOW_SEALING a memfd reports F_SEAL_SEAL only.
-    assert_eq!(fcntl_get_seals(ram.fd()).unwrap(), SealFlags::SEAL);
+    assert_eq!(fcntl_get_seals(ram.fd().unwrap()).unwrap(), SealFlags::SEAL);
 }
 
 #[test]
@@ -216,4 +220,26 @@ fn errors_as_in_qemu() {
     )
     .unwrap();
     assert_eq!(t.qom_get("ok", "size").unwrap(), json!(1000));
+}
+
+#[test]
+fn shm_objects_are_numbered_as_in_qemu() {
+    // Two trees of one process with a backend of the same id: QEMU's
+    // numbered names keep them apart where names from the id would clash.
+    let (a, b) = (tree(), tree());
+    let args = json!({"qom-type": "memory-backend-shm", "id": "same", "size": MIB});
+    let ra = memory_backend::mapping(&add(&a, args.clone()).unwrap()).unwrap();
+    let rb = memory_backend::mapping(&add(&b, args).unwrap()).unwrap();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let prefix = format!("/dev/shm/qemu-{}-shm-", std::process::id());
+    for ram in [&ra, &rb] {
+        let start = format!("{:x}-", ram.as_ptr() as usize);
+        let line = maps.lines().find(|l| l.starts_with(&start)).unwrap();
+        let name = line.split_whitespace().nth(5).unwrap();
+        let n = name
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(n.parse::<u64>().is_ok(), "{line}");
+        assert!(line.ends_with("(deleted)"), "{line}");
+    }
 }

@@ -483,3 +483,99 @@ fn persist_uses_cache_flush_or_msync() {
     m.persist(5000, 1).unwrap();
     m.persist(0, m.len()).unwrap();
 }
+
+#[test]
+fn anonymous_memory_maps_aligned_without_a_descriptor() {
+    let m = Mapping::new(MapRequest::anonymous(3 * MIB + 1)).unwrap();
+    assert!(m.fd().is_none());
+    assert!(!m.shared());
+    let page = memory_backend::host::host_page_size();
+    assert_eq!(m.len(), 3 * MIB as usize + page);
+    assert_eq!(m.page_size(), page);
+    assert_eq!(m.as_ptr() as usize % MIN_MAP_ALIGN as usize, 0);
+    assert_eq!(m.map_sync_outcome(), MapSyncOutcome::NotRequested);
+    m.prealloc(2, None).unwrap();
+    m.prealloc_with(
+        0,
+        m.len(),
+        &PreallocOptions {
+            threads: 1,
+            method: PreallocMethod::Touch,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    m.write_at(MIB as usize, b"guest").unwrap();
+    m.set_hugepage(true).unwrap();
+    m.set_fork(false).unwrap();
+    m.set_fork(true).unwrap();
+    m.set_hugepage(false).unwrap();
+    // Discarding private anonymous memory (MADV_DONTNEED) reads back zeroes.
+    m.discard().unwrap();
+    let mut back = [1u8; 5];
+    m.read_at(MIB as usize, &mut back).unwrap();
+    assert_eq!(back, [0; 5]);
+    // Nothing for persist to write back to.
+    m.persist(0, m.len()).unwrap();
+}
+
+#[test]
+fn anonymous_shared_memory_discards_its_pages() {
+    let m = Mapping::new(MapRequest::anonymous(2 * MIB).shared(true)).unwrap();
+    assert!(m.shared() && m.fd().is_none());
+    m.write_at(0, b"shared").unwrap();
+    m.discard().unwrap(); // MADV_REMOVE on shmem
+    let mut back = [1u8; 6];
+    m.read_at(0, &mut back).unwrap();
+    assert_eq!(back, [0; 6]);
+}
+
+#[test]
+fn anonymous_memory_refuses_an_offset_and_sync_on() {
+    let err = Mapping::new(MapRequest::anonymous(2 * MIB).offset(4096)).unwrap_err();
+    assert!(matches!(err, HostError::Map(Errno::INVAL)), "{err}");
+    let err = Mapping::new(MapRequest::anonymous(2 * MIB).sync(SyncMode::On)).unwrap_err();
+    assert!(matches!(err, HostError::MapSyncNeedsShared), "{err}");
+    let err = Mapping::new(
+        MapRequest::anonymous(2 * MIB)
+            .shared(true)
+            .sync(SyncMode::On),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, HostError::MapSyncUnsupported { ref path, .. } if path == "anonymous memory"),
+        "{err}"
+    );
+}
+
+/// Threads mapping, filling, checking and unmapping anonymous memory at
+/// once, with heap allocations big enough for glibc to mmap them in
+/// between: no mapping ever lands on another's range (each sees only its
+/// own bytes) and the reservations never take anything from the heap.
+#[test]
+fn anonymous_mappings_among_threads() {
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            s.spawn(move || {
+                let mut rng = common::XorShift::new(u64::from(t) + 1);
+                for _ in 0..200 {
+                    let len = (1 + rng.below(8)) * MIB / 2;
+                    let m = Mapping::new(MapRequest::anonymous(len)).unwrap();
+                    let heap = vec![t; 256 << 10];
+                    // The first and last page: where a neighbour would show.
+                    let ends = [0, m.len() - 4096];
+                    for at in ends {
+                        m.fill(at, 4096, t + 1).unwrap();
+                    }
+                    std::thread::yield_now();
+                    for at in ends {
+                        let mut back = [0u8; 4096];
+                        m.read_at(at, &mut back).unwrap();
+                        assert!(back.iter().all(|&b| b == t + 1));
+                    }
+                    assert!(heap.iter().all(|&b| b == t));
+                }
+            });
+        }
+    });
+}

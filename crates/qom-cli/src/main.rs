@@ -7,6 +7,7 @@ mod args;
 mod create;
 mod dot;
 mod introspect;
+mod limits;
 mod logger;
 mod plugins;
 mod progress;
@@ -154,6 +155,9 @@ fn fail(prog: &str, msg: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let prog = prog_name();
     logger::install(&prog);
+    // Before any object holds a descriptor; a failure leaves the limit
+    // as it was, which only matters with hundreds of shared backends.
+    let _ = limits::raise_nofile();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args::Invocation { command, plugins } = match args::parse(&argv) {
         Ok(i) => i,

@@ -366,3 +366,76 @@ impl StressRun {
             .clone()
     }
 }
+
+/// What `/proc/PID/smaps` says about one mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmapsEntry {
+    /// The mapping's first line (`start-end perms offset dev inode path`).
+    pub header: String,
+    /// The two-letter `VmFlags` (`rd`, `wr`, `sh`, `hg`, `dc`, `mg`...).
+    pub vm_flags: Vec<String>,
+    /// `AnonHugePages`, in kB.
+    pub anon_huge_kb: u64,
+}
+
+impl SmapsEntry {
+    /// Whether `VmFlags` holds `flag`.
+    pub fn has(&self, flag: &str) -> bool {
+        self.vm_flags.iter().any(|f| f == flag)
+    }
+}
+
+/// The `/proc/PID/smaps` entry of the mapping that holds address `addr`
+/// in process `pid` ("self" for this one); `None` when nothing is mapped
+/// there. (The kernel may merge a mapping with a neighbour that has the
+/// same flags, so the entry can start before the mapping's own start.)
+pub fn smaps_entry(pid: &str, addr: usize) -> Option<SmapsEntry> {
+    entries_of(pid)
+        .into_iter()
+        .find(|(s, e, _)| (*s..*e).contains(&addr))
+        .map(|(_, _, e)| e)
+}
+
+/// The `/proc/PID/smaps` entries of the mappings of exactly `len` bytes.
+pub fn smaps_entries_of_len(pid: &str, len: usize) -> Vec<SmapsEntry> {
+    entries_of(pid)
+        .into_iter()
+        .filter(|(s, e, _)| e - s == len)
+        .map(|(_, _, e)| e)
+        .collect()
+}
+
+fn entries_of(pid: &str) -> Vec<(usize, usize, SmapsEntry)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut out: Vec<(usize, usize, SmapsEntry)> = Vec::new();
+    for line in text.lines() {
+        let range = line
+            .split_whitespace()
+            .next()
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(a, b)| {
+                Some((
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                ))
+            });
+        if let Some((s, e)) = range {
+            out.push((
+                s,
+                e,
+                SmapsEntry {
+                    header: line.to_owned(),
+                    vm_flags: Vec::new(),
+                    anon_huge_kb: 0,
+                },
+            ));
+        } else if let Some(cur) = out.last_mut() {
+            if let Some(flags) = line.strip_prefix("VmFlags:") {
+                cur.2.vm_flags = flags.split_whitespace().map(str::to_owned).collect();
+            } else if let Some(kb) = line.strip_prefix("AnonHugePages:") {
+                cur.2.anon_huge_kb = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    out
+}

@@ -13,10 +13,11 @@ use vm_memory::{
     GuestUsize, MemoryRegionAddress, MmapRegion, VolatileSlice,
 };
 
-/// The file descriptor of a backend's memory, if it has one. Every use of
-/// the descriptor in this crate goes through here.
+/// The file descriptor of a backend's memory; `None` for anonymous memory
+/// (a private `memory-backend-ram`). Every use of the descriptor in this
+/// crate goes through here.
 pub(crate) fn region_fd(m: &Mapping) -> Option<BorrowedFd<'_>> {
-    Some(m.fd())
+    m.fd()
 }
 
 /// A memory backend's guest RAM at a guest physical address.

@@ -259,8 +259,9 @@ impl FileBacking {
 
         // A regular file that is still too short would SIGBUS on access
         // (QEMU maps it anyway); refuse instead.
-        if let Some(errno) = truncate_error {
-            let st = rustix::fs::fstat(mapping.fd()).map_err(|e| FileError::Resize {
+        // (A file mapping always has its descriptor.)
+        if let (Some(errno), Some(fd)) = (truncate_error, mapping.fd()) {
+            let st = rustix::fs::fstat(fd).map_err(|e| FileError::Resize {
                 path: req.path.display().to_string(),
                 len: needed,
                 errno: e,
@@ -291,7 +292,7 @@ impl FileBacking {
                 // where it is going to be instead.
                 let path = match &pending {
                     Some(p) => p.display_path(),
-                    None => fd_path(mapping.fd()),
+                    None => mapping.fd().map(fd_path).unwrap_or_default(),
                 };
                 warnings.push(FileWarning::PersistenceUnavailable { path });
                 warnings.push(FileWarning::NonDaxPmemDeprecated);
@@ -325,7 +326,12 @@ impl FileBacking {
             return Ok(());
         }
         if let Some(pending) = &self.pending {
-            pending.link(self.mapping.fd())?;
+            // A file mapping always has its descriptor; EBADF if not.
+            let fd = self.mapping.fd().ok_or_else(|| FileError::Name {
+                path: pending.display_path(),
+                errno: Errno::BADF,
+            })?;
+            pending.link(fd)?;
             self.pending = None;
         }
         self.guard.disarm();

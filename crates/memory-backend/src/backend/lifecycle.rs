@@ -192,6 +192,11 @@ pub(super) fn setup(obj: &Object, mapping: &Mapping) -> Result<()> {
             s.prealloc_context.get().cloned(),
         )
     };
+    // QEMU's ram_block_add gives every RAM block these two, before the
+    // backend's own advice and, above all, before preallocation, so that
+    // populating already uses huge pages.
+    let _ = mapping.set_hugepage(true);
+    let _ = mapping.set_fork(false);
     if merge {
         let _ = mapping.set_mergeable(true);
     }

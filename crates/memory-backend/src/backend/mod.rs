@@ -6,9 +6,11 @@
 //!
 //! 1. the subclass's [`MemoryBackendClass::alloc`] hook, which maps the
 //!    memory and returns it as a [`HostMemory`];
-//! 2. `madvise(MADV_MERGEABLE)` when `merge` is on and
-//!    `madvise(MADV_DONTDUMP)` when `dump` is off (failures ignored, as
-//!    QEMU ignores them);
+//! 2. what QEMU's RAM block setup does for every RAM block:
+//!    `madvise(MADV_HUGEPAGE)` and `madvise(MADV_DONTFORK)` over all of
+//!    it; then the backend's own: `madvise(MADV_MERGEABLE)` when `merge`
+//!    is on and `madvise(MADV_DONTDUMP)` when `dump` is off (failures
+//!    ignored, as QEMU ignores them);
 //! 3. the NUMA policy: `policy`/`host-nodes` consistency, then `mbind`;
 //! 4. preallocation when `prealloc` is on, with `prealloc-threads` threads
 //!    running in the affinity of the `prealloc-context` thread-context;

@@ -1,5 +1,5 @@
-//! [`Mapping`]: guest RAM mapped from a file descriptor, and how to ask
-//! for it ([`MapRequest`], [`SyncMode`]).
+//! [`Mapping`]: guest RAM mapped from a file descriptor or anonymous
+//! memory, and how to ask for it ([`MapRequest`], [`SyncMode`]).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -41,12 +41,13 @@ pub enum MapSyncOutcome {
     Refused(Errno),
 }
 
-/// How to map guest RAM from a file descriptor. Built with
-/// [`MapRequest::new`] and the setter methods, consumed by
-/// [`Mapping::new`].
+/// How to map guest RAM from a file descriptor ([`MapRequest::new`]) or
+/// anonymous memory ([`MapRequest::anonymous`]). Built with one of those
+/// and the setter methods, consumed by [`Mapping::new`].
 #[derive(Debug)]
 pub struct MapRequest {
-    fd: OwnedFd,
+    /// `None`: anonymous memory.
+    fd: Option<OwnedFd>,
     size: u64,
     offset: u64,
     align: u64,
@@ -62,6 +63,20 @@ impl MapRequest {
     /// Maps `size` bytes of `fd` (rounded up to the page size): private,
     /// writable, reserved, offset 0, alignment 2 MiB, `sync=auto`.
     pub fn new(fd: OwnedFd, size: u64) -> Self {
+        Self::with_fd(Some(fd), size)
+    }
+
+    /// Maps `size` bytes (rounded up to the host page size) of anonymous
+    /// memory, as QEMU allocates `memory-backend-ram` with `share=off`:
+    /// zero-filled, no descriptor held, private unless
+    /// [`MapRequest::shared`] says otherwise. Same defaults as
+    /// [`MapRequest::new`]; [`MapRequest::offset`] must stay 0 and
+    /// `MAP_SYNC` is never in effect (the kernel refuses it here).
+    pub fn anonymous(size: u64) -> Self {
+        Self::with_fd(None, size)
+    }
+
+    fn with_fd(fd: Option<OwnedFd>, size: u64) -> Self {
         MapRequest {
             fd,
             size,
@@ -128,8 +143,8 @@ impl MapRequest {
     }
 }
 
-/// Guest RAM mapped from a file: unmapped, and its file descriptor closed,
-/// on drop.
+/// Guest RAM mapped from a file or anonymous memory: unmapped, and its
+/// file descriptor (if any) closed, on drop.
 ///
 /// The memory is shared and mutable: the guest, other mappings of the same
 /// file and the kernel may change it at any time. This type therefore never
@@ -143,7 +158,7 @@ impl MapRequest {
 pub struct Mapping {
     // Field order matters: the region is unmapped before the fd is closed.
     region: RawRegion,
-    fd: OwnedFd,
+    fd: Option<OwnedFd>,
     page_size: usize,
     align: usize,
     offset: u64,
@@ -161,10 +176,11 @@ impl std::fmt::Debug for RawRegion {
 }
 
 impl Mapping {
-    /// Reserves address space and maps the file into it at an aligned
-    /// address (QEMU's `qemu_ram_mmap` layout: a `PROT_NONE` reservation of
-    /// length + alignment, the file mapped `MAP_FIXED` at the first aligned
-    /// address, the slack unmapped except one guard page after the end).
+    /// Reserves address space and maps the file (or anonymous memory) into
+    /// it at an aligned address (QEMU's `qemu_ram_mmap` layout, used for
+    /// both: a `PROT_NONE` reservation of length + alignment, the memory
+    /// mapped `MAP_FIXED` at the first aligned address, the slack unmapped
+    /// except one guard page after the end).
     ///
     /// `MAP_SYNC` follows [`SyncMode`]; with `On` and a private mapping this
     /// fails before any system call.
@@ -182,9 +198,10 @@ impl Mapping {
             return Err(HostError::AlignNotPowerOfTwo(req.align));
         }
         let host_page = host_page_size();
+        let fd = req.fd.as_ref().map(|f| f.as_fd());
         let page_size = req
             .page_size
-            .unwrap_or_else(|| fd_page_size(req.fd.as_fd()))
+            .unwrap_or_else(|| fd.map_or(host_page, fd_page_size))
             .max(host_page);
         if !page_size.is_power_of_two() {
             return Err(HostError::Map(Errno::INVAL));
@@ -217,7 +234,6 @@ impl Mapping {
             flags |= MapFlags::NORESERVE;
         }
 
-        let fd = req.fd.as_fd();
         let geometry = Geometry {
             offset: req.offset,
             len,
@@ -238,7 +254,7 @@ impl Mapping {
                 Err(e) if req.sync == SyncMode::On => {
                     return Err(if e == Errno::OPNOTSUPP || e == Errno::INVAL {
                         HostError::MapSyncUnsupported {
-                            path: fd_path(fd),
+                            path: fd.map_or_else(|| "anonymous memory".to_owned(), fd_path),
                             errno: e,
                         }
                     } else {
@@ -299,9 +315,10 @@ impl Mapping {
         self.offset
     }
 
-    /// The backing file descriptor (closed when the mapping is dropped).
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+    /// The backing file descriptor (closed when the mapping is dropped);
+    /// `None` for anonymous memory ([`MapRequest::anonymous`]).
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(|f| f.as_fd())
     }
 
     /// True for `MAP_SHARED`, false for a private copy-on-write mapping.
@@ -426,6 +443,44 @@ impl Mapping {
         }
     }
 
+    /// `MADV_HUGEPAGE` (true) or `MADV_NOHUGEPAGE` (false). QEMU asks for
+    /// transparent huge pages on every RAM block it sets up, whatever the
+    /// backend; the kernel honours the advice where its THP settings allow
+    /// (anonymous memory with `enabled` at `always` or `madvise`, shmem per
+    /// `shmem_enabled`) and ignores it elsewhere; QEMU ignores a failure,
+    /// and so does the backend's `complete`.
+    pub fn set_hugepage(&self, hugepage: bool) -> Result<(), HostError> {
+        let (advice, name) = if hugepage {
+            (Advice::LinuxHugepage, "MADV_HUGEPAGE")
+        } else {
+            (Advice::LinuxNoHugepage, "MADV_NOHUGEPAGE")
+        };
+        self.region
+            .madvise(0, self.len(), advice)
+            .map_err(|errno| HostError::Madvise {
+                advice: name,
+                errno,
+            })
+    }
+
+    /// `MADV_DONTFORK` (false) or `MADV_DOFORK` (true). QEMU keeps guest
+    /// RAM out of child processes for every RAM block: a `fork` (of a
+    /// helper, say) then neither copies the page tables of guest RAM nor
+    /// makes its pages copy-on-write under a running guest.
+    pub fn set_fork(&self, inherit: bool) -> Result<(), HostError> {
+        let (advice, name) = if inherit {
+            (Advice::LinuxDoFork, "MADV_DOFORK")
+        } else {
+            (Advice::LinuxDontFork, "MADV_DONTFORK")
+        };
+        self.region
+            .madvise(0, self.len(), advice)
+            .map_err(|errno| HostError::Madvise {
+                advice: name,
+                errno,
+            })
+    }
+
     /// `MADV_DODUMP` (true) or `MADV_DONTDUMP` (false): the `dump`
     /// property.
     pub fn set_dump(&self, dump: bool) -> Result<(), HostError> {
@@ -449,7 +504,20 @@ impl Mapping {
     /// mapping without writing anything back; where that advice is refused
     /// (private or read-only mapping, no hole punching), falls back to
     /// `MADV_DONTNEED`, which only drops this process's pages.
+    ///
+    /// Private anonymous memory goes straight to `MADV_DONTNEED`, as in
+    /// QEMU's `ram_block_discard_range`: it frees the pages, and the next
+    /// read sees zeroes.
     pub fn discard(&self) -> Result<(), HostError> {
+        if self.fd.is_none() && !self.shared {
+            return self
+                .region
+                .madvise(0, self.len(), Advice::LinuxDontNeed)
+                .map_err(|errno| HostError::Madvise {
+                    advice: "MADV_DONTNEED",
+                    errno,
+                });
+        }
         match self.region.madvise(0, self.len(), Advice::LinuxRemove) {
             Ok(()) => Ok(()),
             Err(e @ (Errno::INVAL | Errno::OPNOTSUPP | Errno::ACCESS)) => self
@@ -471,7 +539,8 @@ impl Mapping {
     }
 }
 
-/// Where and how one file mapping goes: everything but the flags.
+/// Where and how one mapping goes: everything but the source and the
+/// flags.
 struct Geometry {
     offset: u64,
     len: usize,
@@ -492,9 +561,9 @@ impl Geometry {
     /// another thread takes memory or huge pages between the two calls; the
     /// reservation then takes its range back or gives it up, and a later
     /// attempt starts from a new reservation.
-    fn map(&self, fd: BorrowedFd<'_>, flags: MapFlags) -> Result<RawRegion, Errno> {
+    fn map(&self, fd: Option<BorrowedFd<'_>>, flags: MapFlags) -> Result<RawRegion, Errno> {
         sys::probe_map(fd, self.offset, self.len, self.prot, flags)?;
-        Reservation::new(self.len, self.align, self.guard)?.map_file(
+        Reservation::new(self.len, self.align, self.guard)?.map_fixed(
             fd,
             self.offset,
             self.prot,

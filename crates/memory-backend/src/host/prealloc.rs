@@ -241,7 +241,13 @@ impl Mapping {
         let file_end = file_start
             .checked_add(bytes as u64)
             .ok_or(HostError::Prealloc(Errno::FAULT))?;
-        let st = rustix::fs::fstat(self.fd()).map_err(HostError::Prealloc)?;
+        // Anonymous memory has no file to outgrow or to allocate blocks in:
+        // a fault can only fail for lack of memory, which no check here
+        // could rule out (QEMU touches it the same way).
+        let Some(fd) = self.fd() else {
+            return Ok(());
+        };
+        let st = rustix::fs::fstat(fd).map_err(HostError::Prealloc)?;
         let is_file = rustix::fs::FileType::from_raw_mode(st.st_mode).is_file();
         // A page beyond the end of a regular file raises SIGBUS on access.
         if is_file && (st.st_size as u64) < file_end {
@@ -265,13 +271,12 @@ impl Mapping {
             .offset()
             .checked_add(start as u64)
             .ok_or(HostError::Prealloc(Errno::FAULT))?;
-        rustix::fs::fallocate(
-            self.fd(),
-            FallocateFlags::KEEP_SIZE,
-            file_start,
-            bytes as u64,
-        )
-        .map_err(HostError::Prealloc)
+        // Anonymous memory: nothing to allocate ahead of the faults.
+        let Some(fd) = self.fd() else {
+            return Ok(());
+        };
+        rustix::fs::fallocate(fd, FallocateFlags::KEEP_SIZE, file_start, bytes as u64)
+            .map_err(HostError::Prealloc)
     }
 }
 

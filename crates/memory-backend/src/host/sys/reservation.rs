@@ -1,5 +1,6 @@
 //! [`Reservation`]: address space reserved with an anonymous `PROT_NONE`
-//! mapping, and a file mapped into it at an aligned address.
+//! mapping, and a file (or anonymous memory) mapped into it at an aligned
+//! address.
 
 use std::ffi::c_void;
 use std::os::fd::BorrowedFd;
@@ -10,7 +11,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 
 #[cfg(test)]
 use super::test_hooks;
-use super::RawRegion;
+use super::{mmap_from, RawRegion};
 
 /// What we know about the aligned target range of a [`Reservation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +26,10 @@ enum Target {
 }
 
 /// Address space reserved with an anonymous `PROT_NONE` mapping, inside
-/// which a file is mapped with `MAP_FIXED` at an aligned address.
+/// which a file or anonymous memory is mapped with `MAP_FIXED` at an
+/// aligned address.
 ///
-/// A reservation is used for one attempt: [`Reservation::map_file`]
+/// A reservation is used for one attempt: [`Reservation::map_fixed`]
 /// consumes it and returns the mapped region, or an error after cleaning
 /// up. Dropping it unmaps what is provably still ours: everything, unless
 /// a failed `MAP_FIXED` lost the target range, in which case only the
@@ -99,9 +101,10 @@ impl Reservation {
             .cast()
     }
 
-    /// Maps `len` bytes of `fd` from file offset `offset` at the aligned
-    /// address (`MAP_FIXED` is added to `flags`), then trims the
-    /// reservation to the mapping plus its guard.
+    /// Maps `len` bytes of `fd` from file offset `offset` (anonymous
+    /// memory when `fd` is `None`) at the aligned address (`MAP_FIXED` is
+    /// added to `flags`), then trims the reservation to the mapping plus
+    /// its guard.
     ///
     /// Probe the same arguments with [`probe_map`] first: the refusals
     /// that are expected (`MAP_SYNC` on a non-DAX file) must never reach a
@@ -109,9 +112,9 @@ impl Reservation {
     /// may have unmapped the target range already; it is then taken back
     /// if no other thread was given any of it, and given up otherwise. A
     /// caller that wants to try again takes a new reservation.
-    pub(crate) fn map_file(
+    pub(crate) fn map_fixed(
         mut self,
-        fd: BorrowedFd<'_>,
+        fd: Option<BorrowedFd<'_>>,
         offset: u64,
         prot: ProtFlags,
         flags: MapFlags,
@@ -125,9 +128,8 @@ impl Reservation {
         // a reference into it or maps there without MAP_FIXED (the kernel
         // never hands out an occupied range), so MAP_FIXED replaces only
         // our own inaccessible pages.
-        let mapped = unsafe {
-            rustix::mm::mmap(target, self.len, prot, flags | MapFlags::FIXED, fd, offset)
-        };
+        let mapped =
+            unsafe { mmap_from(target, self.len, prot, flags | MapFlags::FIXED, fd, offset) };
         match mapped {
             Ok(got) if got == target => Ok(self.finish()),
             Ok(got) => {

@@ -58,13 +58,56 @@ fn maps_aligned_with_guard_of_any_size() {
     let fd = memfd(4 * MIB);
     for guard in [0, page, 3 * page, 2 * MIB] {
         let resv = Reservation::new(4 * MIB, 2 * MIB, guard).unwrap();
-        let region = resv.map_file(fd.as_fd(), 0, RW, MapFlags::SHARED).unwrap();
+        let region = resv
+            .map_fixed(Some(fd.as_fd()), 0, RW, MapFlags::SHARED)
+            .unwrap();
         assert_eq!(region.as_ptr() as usize % (2 * MIB), 0);
         region.fill(0, 4 * MIB, 7).unwrap();
         let mut b = [0u8; 1];
         region.read_into(4 * MIB - 1, &mut b).unwrap();
         assert_eq!(b[0], 7);
     }
+}
+
+#[test]
+fn maps_anonymous_memory_aligned_with_guard() {
+    let page = rustix::param::page_size();
+    let resv = Reservation::new(4 * MIB, 2 * MIB, page).unwrap();
+    let region = resv.map_fixed(None, 0, RW, MapFlags::PRIVATE).unwrap();
+    let base = region.as_ptr() as usize;
+    assert_eq!(base % (2 * MIB), 0);
+    let mut b = [1u8; 1];
+    region.read_into(4 * MIB - 1, &mut b).unwrap();
+    assert_eq!(b[0], 0, "anonymous memory starts zeroed");
+    region.fill(0, 4 * MIB, 9).unwrap();
+    region.read_into(4 * MIB - 1, &mut b).unwrap();
+    assert_eq!(b[0], 9);
+    // Private anonymous memory has no file behind it. (The kernel may have
+    // merged it with an anonymous neighbour: look for the range holding it.)
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let line = maps
+        .lines()
+        .find(|l| {
+            let range = l.split_whitespace().next().and_then(|r| r.split_once('-'));
+            range.is_some_and(|(a, b)| {
+                let a = usize::from_str_radix(a, 16).unwrap();
+                let b = usize::from_str_radix(b, 16).unwrap();
+                (a..b).contains(&base)
+            })
+        })
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[1], "rw-p", "{line}");
+    assert_eq!(fields[4], "0", "{line}");
+}
+
+#[test]
+fn anonymous_probe_refuses_an_offset() {
+    probe_map(None, 0, MIB, RW, MapFlags::PRIVATE).unwrap();
+    assert_eq!(
+        probe_map(None, 4096, MIB, RW, MapFlags::PRIVATE),
+        Err(Errno::INVAL)
+    );
 }
 
 #[test]
@@ -91,17 +134,23 @@ fn probe_reports_refusals_and_leaves_nothing() {
     // tmpfs has no DAX: MAP_SYNC is refused.
     let sync = MapFlags::SHARED_VALIDATE | MapFlags::SYNC;
     assert_eq!(
-        probe_map(fd.as_fd(), 0, MIB, RW, sync),
+        probe_map(Some(fd.as_fd()), 0, MIB, RW, sync),
         Err(Errno::OPNOTSUPP)
     );
     let ro = read_only(&fd);
     assert_eq!(
-        probe_map(ro.as_fd(), 0, MIB, RW, MapFlags::SHARED),
+        probe_map(Some(ro.as_fd()), 0, MIB, RW, MapFlags::SHARED),
         Err(Errno::ACCESS)
     );
-    probe_map(fd.as_fd(), 0, MIB, RW, MapFlags::SHARED).unwrap();
+    probe_map(Some(fd.as_fd()), 0, MIB, RW, MapFlags::SHARED).unwrap();
     assert_eq!(
-        probe_map(fd.as_fd(), 0, MIB, RW, MapFlags::SHARED | MapFlags::FIXED),
+        probe_map(
+            Some(fd.as_fd()),
+            0,
+            MIB,
+            RW,
+            MapFlags::SHARED | MapFlags::FIXED
+        ),
         Err(Errno::INVAL)
     );
 }
@@ -116,7 +165,7 @@ fn failure_before_unmap_gives_up_only_the_target() {
     let before = lost();
     let resv = Reservation::new(2 * MIB, 2 * MIB, rustix::param::page_size()).unwrap();
     let target = resv.target() as usize;
-    let err = resv.map_file(ro.as_fd(), 0, RW, MapFlags::SHARED);
+    let err = resv.map_fixed(Some(ro.as_fd()), 0, RW, MapFlags::SHARED);
     assert_eq!(err.err(), Some(Errno::ACCESS));
     assert_eq!(lost(), before + 1);
     // Given up, not unmapped: whoever owns it now keeps it.
@@ -139,7 +188,7 @@ fn hole_nobody_took_is_taken_back() {
     });
     let before = lost();
     let resv = Reservation::new(2 * MIB, 2 * MIB, rustix::param::page_size()).unwrap();
-    let err = resv.map_file(ro.as_fd(), 0, RW, MapFlags::SHARED);
+    let err = resv.map_fixed(Some(ro.as_fd()), 0, RW, MapFlags::SHARED);
     clear_hook();
     assert_eq!(err.err(), Some(Errno::ACCESS));
     assert_eq!(lost(), before);
@@ -173,7 +222,7 @@ fn hole_another_thread_took_is_left_alone() {
     });
     let before = lost();
     let resv = Reservation::new(2 * MIB, 2 * MIB, page).unwrap();
-    let err = resv.map_file(ro.as_fd(), 0, RW, MapFlags::SHARED);
+    let err = resv.map_fixed(Some(ro.as_fd()), 0, RW, MapFlags::SHARED);
     clear_hook();
     assert_eq!(err.err(), Some(Errno::ACCESS));
     assert_eq!(lost(), before + 1);
