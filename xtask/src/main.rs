@@ -58,7 +58,7 @@ fn print_help() {
          ci                      fmt check, clippy -D warnings, tests, docs (what CI runs)\n  \
          dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n  \
          fuzz [--seconds N] [TARGET...]  run the libFuzzer targets of fuzz/ (nightly)\n  \
-         msrv                    the declared rust-version against every locked dependency's\n  \
+         msrv                    the declared rust-version against the lock file, then cargo check with it\n  \
          package                 cargo package --no-verify of every packageable crate\n  \
          oracle record [--qemu PATH] [--out DIR]  record QEMU's answers into tests/oracle/qemu-<version>/\n  \
          python-client           the venv with QEMU's Python QMP client that the end-to-end tests use\n  \

@@ -7,7 +7,11 @@
 //!   here rather than at publishing time;
 //! - `cargo xtask msrv`: the `rust-version` the workspace declares against
 //!   the `rust-version` of every locked dependency, so the declared MSRV
-//!   stays true when a dependency is updated.
+//!   stays true when a dependency is updated; then `cargo check` of every
+//!   crate that declares it, all targets, with that very toolchain
+//!   (installed with rustup when missing), which catches what metadata
+//!   cannot: language and library features newer than the MSRV in our own
+//!   code and in dependencies that declare no `rust-version`.
 //!
 //! Both run in `cargo xtask ci`.
 
@@ -140,6 +144,62 @@ pub fn msrv() -> Result<()> {
     eprintln!(
         "xtask msrv: all {count} locked packages build with the declared Rust {declared} or older"
     );
+    check_with(declared, &meta)
+}
+
+/// `cargo +VERSION check` of the members that declare a `rust-version`.
+fn check_with(version: RustVersion, meta: &Value) -> Result<()> {
+    let toolchain = version.to_string();
+    let have = Command::new("rustup")
+        .args(["run", &toolchain, "rustc", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("xtask msrv: installing Rust {toolchain} with rustup (minimal profile)");
+        let status = Command::new("rustup")
+            .args(["toolchain", "install", &toolchain, "--profile", "minimal"])
+            .status()
+            .context("running rustup")?;
+        if !status.success() {
+            bail!(
+                "cannot install Rust {toolchain} ({status}); the MSRV check needs it: \
+                 rustup toolchain install {toolchain} --profile minimal"
+            );
+        }
+    }
+    let members = members(meta);
+    let mut args: Vec<String> = vec![
+        "check".into(),
+        "--workspace".into(),
+        "--all-targets".into(),
+        "--locked".into(),
+    ];
+    for p in meta["packages"].as_array().into_iter().flatten() {
+        let is_member = p["id"].as_str().is_some_and(|id| members.contains(&id));
+        if is_member && p["rust_version"].is_null() {
+            args.push("--exclude".into());
+            args.push(p["name"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let target = crate::workspace_root().join("target").join("msrv");
+    eprintln!("xtask msrv: cargo +{toolchain} {}", args.join(" "));
+    // rustup's cargo, not the one running xtask: `cargo +VERSION` goes
+    // through the rustup proxy.
+    let status = Command::new("rustup")
+        .args(["run", &toolchain, "cargo"])
+        .args(&args)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTC")
+        .env_remove("RUSTDOC")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO")
+        .current_dir(crate::workspace_root())
+        .status()
+        .context("running cargo check with the MSRV toolchain")?;
+    if !status.success() {
+        bail!("the workspace does not build with its declared Rust {toolchain} ({status})");
+    }
+    eprintln!("xtask msrv: the workspace builds with Rust {toolchain}");
     Ok(())
 }
 

@@ -148,7 +148,10 @@ proptest! {
                 if value == "help" || value == "?" {
                     prop_assert!(help);
                 } else if !rest.iter().any(|(k, _)| k == "qom-type") {
-                    prop_assert_eq!(parsed.get("qom-type"), Some(&KeyvalValue::String(value.clone())));
+                    // A binding, not a temporary: Rust 1.82 drops a temporary
+                    // inside prop_assert_eq! before the comparison.
+                    let want = KeyvalValue::String(value.clone());
+                    prop_assert_eq!(parsed.get("qom-type"), Some(&want));
                 }
             }
             Err(e) => prop_assert!(false, "{text:?}: {e}"),
