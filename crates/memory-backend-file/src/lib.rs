@@ -6,7 +6,9 @@
 //! - [`backend`] is the QOM type: register it with [`register`], create
 //!   objects through [`qom::ObjectTree`], reach the mapping with
 //!   [`memory_backend::mapping`]/[`memory_backend::map`], make writes
-//!   durable with [`persist`].
+//!   durable with [`persist`]; an nvdimm's label area in such a backend
+//!   is [`memory_backend::label::LabelArea`] (same persistence rules,
+//!   bounds-checked, QEMU's layout and checks).
 //! - [`file`](mod@file) is the file side: open or create the backing file, check
 //!   sizes and alignment with QEMU's messages, and map it through
 //!   [`memory_backend::host`].

@@ -529,3 +529,236 @@ fn crash_write_sync_off_persist() {
 fn crash_verify_sync_off_persist() {
     crash_verify(CrashMode::OffPersist, true);
 }
+
+// ---- nvdimm label area ---------------------------------------------------
+
+/// The label tests' backend: 16 MiB with QEMU's smallest label area, the
+/// last 128 KiB.
+const LABEL_BACKEND: usize = 16 * MIB;
+const LABEL_SIZE: usize = 128 << 10;
+/// One namespace label slot (the size of a v1.2 label).
+const LABEL_SLOT: usize = 256;
+
+/// The bytes of label slot `slot` for a given mode: distinct per slot and
+/// per mode, never all zero.
+fn label_slot(tag: &str, slot: usize) -> Vec<u8> {
+    let seed = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (0..LABEL_SLOT / 8)
+        .flat_map(|i| {
+            let mut x = (slot * LABEL_SLOT / 8 + i) as u64 ^ seed;
+            x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            (x ^ (x >> 29) | 1).to_le_bytes()
+        })
+        .collect()
+}
+
+/// 5. A label area on DAX with `sync=on`: the area persists by cache-line
+///    write-back (no msync), and what it wrote is in the file's last
+///    128 KiB; `sync=off` on the same file system takes the msync path.
+#[test]
+fn label_area_on_dax() {
+    use memory_backend::label::{Durability, LabelArea};
+    let Some(dax) = guest_dir("DAX_DIR") else {
+        return;
+    };
+    let t = tree();
+    for (id, sync) in [("l-on", "on"), ("l-off", "off")] {
+        let path = fresh(&dax, &format!("{id}.dat"));
+        let obj = t
+            .object_add_str(&spec(
+                &path,
+                &format!("id={id},size={LABEL_BACKEND},share=on,pmem=on,sync={sync}"),
+            ))
+            .unwrap();
+        let area = LabelArea::at_end(&obj, LABEL_SIZE as u64).unwrap();
+        let expected = if sync == "on" {
+            Durability::CacheLineWriteBack(flush_kind().0)
+        } else {
+            Durability::Msync
+        };
+        assert_eq!(area.durability(), expected);
+        let label = label_slot(id, 3);
+        area.write_persistent(3 * LABEL_SLOT, &label).unwrap();
+        assert_eq!(
+            read_file(
+                &path,
+                LABEL_BACKEND - LABEL_SIZE + 3 * LABEL_SLOT,
+                LABEL_SLOT
+            ),
+            label
+        );
+        println!(
+            "DAXVM-INFO fs={} label area sync={sync}: persists by {:?}",
+            fs_name(),
+            area.durability()
+        );
+        drop(area);
+        t.object_del(id).unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+/// How a label crash pair makes its labels durable.
+#[derive(Clone, Copy)]
+enum LabelCrash {
+    /// `sync=on`: MAP_SYNC, `write_persistent` writes cache lines back.
+    SyncOn,
+    /// `sync=off`: `write_persistent` calls msync(MS_SYNC).
+    SyncOff,
+    /// The control: `sync=off` and plain `write`, nothing persisted. Only
+    /// reported: it shows that the pair can tell lost labels from kept
+    /// ones.
+    Control,
+}
+
+impl LabelCrash {
+    fn tag(self) -> &'static str {
+        match self {
+            LabelCrash::SyncOn => "label-sync-on",
+            LabelCrash::SyncOff => "label-sync-off",
+            LabelCrash::Control => "label-control",
+        }
+    }
+
+    fn sync(self) -> &'static str {
+        match self {
+            LabelCrash::SyncOn => "on",
+            LabelCrash::SyncOff | LabelCrash::Control => "off",
+        }
+    }
+
+    fn file(self, dax: &Path) -> PathBuf {
+        dax.join(format!("crash-{}.dat", self.tag()))
+    }
+}
+
+/// Boot 1: a new backend file, every label slot of the area written with
+/// `write_persistent` one slot at a time (as a guest's label updates
+/// come; the control uses plain `write`), then the crash. Nothing but the
+/// API's own persistence runs after the stores: no msync of the whole
+/// file, no fsync, no unmount.
+fn crash_write_label(mode: LabelCrash) {
+    use memory_backend::label::{Durability, LabelArea};
+    let Some(dax) = guest_dir("DAX_DIR") else {
+        return;
+    };
+    let path = fresh(&dax, &format!("crash-{}.dat", mode.tag()));
+    fsync_path(&dax);
+    let t = tree();
+    let obj = t
+        .object_add_str(&spec(
+            &path,
+            &format!(
+                "id=nv,size={LABEL_BACKEND},share=on,pmem=on,sync={}",
+                mode.sync()
+            ),
+        ))
+        .unwrap();
+    // the empty file and its size, durable before the stores (as above)
+    fsync_path(&path);
+    fsync_path(&dax);
+    let area = LabelArea::at_end(&obj, LABEL_SIZE as u64).unwrap();
+    match mode {
+        LabelCrash::SyncOn => assert!(matches!(
+            area.durability(),
+            Durability::CacheLineWriteBack(_)
+        )),
+        LabelCrash::SyncOff | LabelCrash::Control => {
+            assert_eq!(area.durability(), Durability::Msync)
+        }
+    }
+    let start = Instant::now();
+    for slot in 0..LABEL_SIZE / LABEL_SLOT {
+        let label = label_slot(mode.tag(), slot);
+        match mode {
+            LabelCrash::Control => area.write(slot * LABEL_SLOT, &label),
+            _ => area.write_persistent(slot * LABEL_SLOT, &label),
+        }
+        .unwrap();
+    }
+    println!(
+        "DAXVM-WRITE fs={} mode={} slots={} durability={:?} allocated_kib={} total_s={:.3}",
+        fs_name(),
+        mode.tag(),
+        LABEL_SIZE / LABEL_SLOT,
+        area.durability(),
+        allocated(&path) / 1024,
+        start.elapsed().as_secs_f64()
+    );
+    crash_the_guest();
+}
+
+/// Boot 2: the file keeps its size, and (with `strict`) every label slot
+/// holds what boot 1 wrote, read through the file after journal replay or
+/// log recovery.
+fn crash_verify_label(mode: LabelCrash, strict: bool) {
+    let Some(dax) = guest_dir("DAX_DIR") else {
+        return;
+    };
+    assert_eq!(
+        std::env::var("DAXVM_PMEM_STATE").as_deref(),
+        Ok("existing"),
+        "must run on the NVDIMM image that the write boot crashed"
+    );
+    let path = mode.file(&dax);
+    let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        meta.len(),
+        LABEL_BACKEND as u64,
+        "file size after the crash"
+    );
+    let area = read_file(&path, LABEL_BACKEND - LABEL_SIZE, LABEL_SIZE);
+    let slots = LABEL_SIZE / LABEL_SLOT;
+    let intact = (0..slots)
+        .filter(|&s| area[s * LABEL_SLOT..][..LABEL_SLOT] == label_slot(mode.tag(), s)[..])
+        .count();
+    let zero = area.iter().all(|&b| b == 0);
+    println!(
+        "DAXVM-RESULT fs={} mode={} intact={intact}/{slots} all_zero={zero} allocated_kib={}",
+        fs_name(),
+        mode.tag(),
+        meta.blocks() / 2
+    );
+    if strict {
+        assert_eq!(intact, slots, "label slots lost in the crash");
+    }
+}
+
+#[test]
+#[ignore = "crash pair: crashes the machine; run by `cargo xtask dax-vm`"]
+fn crash_write_label_sync_on() {
+    crash_write_label(LabelCrash::SyncOn);
+}
+
+#[test]
+#[ignore = "crash pair: run by `cargo xtask dax-vm` after crash_write_label_sync_on"]
+fn crash_verify_label_sync_on() {
+    crash_verify_label(LabelCrash::SyncOn, true);
+}
+
+#[test]
+#[ignore = "crash pair: crashes the machine; run by `cargo xtask dax-vm`"]
+fn crash_write_label_sync_off() {
+    crash_write_label(LabelCrash::SyncOff);
+}
+
+#[test]
+#[ignore = "crash pair: run by `cargo xtask dax-vm` after crash_write_label_sync_off"]
+fn crash_verify_label_sync_off() {
+    crash_verify_label(LabelCrash::SyncOff, true);
+}
+
+#[test]
+#[ignore = "crash pair: crashes the machine; run by `cargo xtask dax-vm`"]
+fn crash_write_label_control() {
+    crash_write_label(LabelCrash::Control);
+}
+
+/// The control only reports what plain writes leave after a crash.
+#[test]
+#[ignore = "crash pair: run by `cargo xtask dax-vm` after crash_write_label_control"]
+fn crash_verify_label_control() {
+    crash_verify_label(LabelCrash::Control, false);
+}

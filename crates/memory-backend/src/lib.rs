@@ -9,6 +9,8 @@
 //!   built on it: QEMU's properties, rules and messages, the `alloc` hook
 //!   subclasses fill ([`MemoryBackendClass`]), the mapping for a VMM
 //!   ([`mapping`], [`map`]) and `query-memdev` ([`query_memdev`]).
+//! - [`label`] reads, writes and persists an nvdimm's label area inside a
+//!   backend's memory ([`LabelArea`]).
 //! - [`thread_context`] is the `thread-context` type whose affinity
 //!   preallocation threads take (`prealloc-context`).
 //!
@@ -65,6 +67,7 @@
 
 pub mod backend;
 pub mod host;
+pub mod label;
 pub mod region;
 pub mod thread_context;
 
@@ -74,4 +77,5 @@ pub use backend::{
     MemoryBackendClass, MemoryBackendImpl, TYPE_MEMORY_BACKEND,
 };
 pub use host::{PreallocControl, PreallocProgress};
+pub use label::{LabelArea, LabelError};
 pub use thread_context::TYPE_THREAD_CONTEXT;
