@@ -5,6 +5,7 @@
 
 mod args;
 mod create;
+mod devices;
 mod dot;
 mod introspect;
 mod logger;
@@ -208,12 +209,24 @@ fn main() -> ExitCode {
             Ok(s) => print(&s),
             Err(e) => fail(&prog, e),
         },
-        Command::Run { objects, qmp } => match shutdown {
-            Some(shutdown) => run(&prog, &shutdown, types, &objects, qmp, None),
+        Command::Run {
+            objects,
+            qmp,
+            machine,
+        } => match shutdown {
+            Some(shutdown) => run(&prog, &shutdown, types, &objects, qmp, None, &machine),
             None => ExitCode::FAILURE,
         },
         Command::Tree { objects, view } => match shutdown {
-            Some(shutdown) => run(&prog, &shutdown, types, &objects, None, Some(view)),
+            Some(shutdown) => run(
+                &prog,
+                &shutdown,
+                types,
+                &objects,
+                None,
+                Some(view),
+                &args::MachineArgs::default(),
+            ),
             None => ExitCode::FAILURE,
         },
     }
@@ -226,10 +239,21 @@ fn run(
     objects: &[String],
     qmp: Option<args::QmpTarget>,
     view: Option<args::TreeView>,
+    machine: &args::MachineArgs,
 ) -> ExitCode {
     let tree = match ObjectTree::new(types) {
         Ok(t) => Arc::new(t),
         Err(e) => return fail(prog, e),
+    };
+    let devices = match devices::prepare(prog, &tree, machine) {
+        Ok(devices::Plan::Help(text)) => return help_text(prog, Ok(text)),
+        Ok(devices::Plan::Devices(d)) => d,
+        Err(lines) => {
+            for l in lines {
+                eprintln!("{l}");
+            }
+            return ExitCode::FAILURE;
+        }
     };
     progress::install();
     let request = match create::parse_all(prog, &tree, objects) {
@@ -259,6 +283,12 @@ fn run(
             return torn_down(shutdown, &tree, ExitCode::FAILURE);
         }
     }
+    if let Err(lines) = devices::cold_plug(prog, &tree, &devices) {
+        for l in lines {
+            eprintln!("{l}");
+        }
+        return torn_down(shutdown, &tree, ExitCode::FAILURE);
+    }
     let status = match qmp {
         None if shutdown.received().is_some() => ExitCode::SUCCESS,
         None => match &view {
@@ -286,6 +316,10 @@ fn run(
 /// at this point: the transports returned after joining their clients.
 fn torn_down(shutdown: &signals::Shutdown, tree: &ObjectTree, status: ExitCode) -> ExitCode {
     shutdown.detach();
+    // Devices first: they use the backends below /objects.
+    if let Some(machine) = tree.root().child("machine") {
+        machine.unparent();
+    }
     let mut children = tree.objects().children();
     children.reverse();
     for (_, child) in children {
