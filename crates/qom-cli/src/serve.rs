@@ -7,7 +7,7 @@ use qom_qmp::{
 };
 use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Why `qom` could not serve QMP.
@@ -53,8 +53,9 @@ impl From<RegisterError> for ServeError {
     }
 }
 
-/// Where `device_del` sends `DEVICE_DELETED`: the server, once it exists.
-type EventSink = Arc<OnceLock<ServerHandle>>;
+/// Where `device_del` sends `DEVICE_DELETED`: the server while it serves
+/// (emptied afterwards, as the server's command table holds this).
+type EventSink = Arc<Mutex<Option<ServerHandle>>>;
 
 /// The command table of the `qom` binary: the protocol built-ins, the QOM
 /// commands, `query-memdev` from the memory backends, and the device
@@ -133,7 +134,8 @@ fn register_device_commands(
     commands.register("device_del", move |args: &Map<String, Value>| {
         let a: IdArgs = qom_qmp::qom_commands::decode(args)?;
         let deleted = qom_devices::device_del(&t, &a.id)?;
-        if let Some(server) = events.get() {
+        let server = events.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(server) = server {
             server.emit_event("DEVICE_DELETED", Some(to_json(&deleted)?));
         }
         Ok(Value::Object(Map::new()))
@@ -273,10 +275,17 @@ pub fn serve(
     };
     let events = EventSink::default();
     let server = Server::with_config(commands(tree, events.clone())?, config);
-    let _ = events.set(server.handle());
-    if !attach(server.handle()) {
-        return Ok(());
-    }
+    *events.lock().unwrap_or_else(|e| e.into_inner()) = Some(server.handle());
+    let served = if attach(server.handle()) {
+        serve_on(&server, target)
+    } else {
+        Ok(())
+    };
+    events.lock().unwrap_or_else(|e| e.into_inner()).take();
+    served
+}
+
+fn serve_on(server: &Server, target: &QmpTarget) -> Result<(), ServeError> {
     match target {
         QmpTarget::Stdio => server.serve_stdio().map(drop).map_err(ServeError::Stdio),
         QmpTarget::Unix(path) => {
