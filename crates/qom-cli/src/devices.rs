@@ -25,7 +25,7 @@ pub fn prepare(prog: &str, tree: &ObjectTree, args: &MachineArgs) -> Result<Plan
             let text: String = names.iter().map(|n| format!("name \"{n}\"\n")).collect();
             return Ok(Plan::Help(text));
         }
-        if spec.props.iter().any(|(k, _)| k == "help") {
+        if spec.props.keys().any(|k| k == "help") {
             let driver = spec.driver.clone().unwrap_or_default();
             let props = qom_devices::device_list_properties(tree.types(), &driver)
                 .map_err(|e| vec![format!("{prog}: -device {text}: {e}")])?;
@@ -38,6 +38,23 @@ pub fn prepare(prog: &str, tree: &ObjectTree, args: &MachineArgs) -> Result<Plan
                 out.push('\n');
             }
             return Ok(Plan::Help(out));
+        }
+    }
+    // QemuOpts' checks, made while the command line is read: ids are
+    // identifiers and unique among the -device options.
+    let mut ids = std::collections::HashSet::new();
+    for text in &args.devices {
+        if let Some(id) = DeviceSpec::parse(text).id {
+            let e = if !qom::is_valid_id(&id) {
+                qom::Error::InvalidId
+            } else if !ids.insert(id.clone()) {
+                qom::Error::generic(format!("Duplicate ID '{id}' for device"))
+            } else {
+                continue;
+            };
+            let mut lines = vec![format!("{prog}: -device {text}: {e}")];
+            lines.extend(e.hint().map(str::to_owned));
+            return Err(lines);
         }
     }
     if args.machine.is_none() && args.memory.is_none() && args.devices.is_empty() {

@@ -126,7 +126,7 @@ fn register_device_commands(
     use qom_qmp::schema::{CommandSchema, ObjectType, SchemaType};
     let t = tree.clone();
     commands.register("device_add", move |args: &Map<String, Value>| {
-        let spec = qom_devices::DeviceSpec::from_json(args)?;
+        let spec = qom_devices::DeviceSpec::from_json(args);
         qom_devices::device_add(&t, &spec, true)?;
         Ok(Value::Object(Map::new()))
     })?;

@@ -145,6 +145,34 @@ fn device_errors_name_the_option_and_create_nothing() {
         String::from_utf8_lossy(&out.stderr),
         "qom: -device pc-dimm,id=d1,memdev=m0: can't use already busy memdev: m0\n"
     );
+    let stderr_of = |devices: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_qom"));
+        cmd.args(MACHINE)
+            .args(["-object", "memory-backend-ram,id=m0,size=64M"]);
+        for d in devices {
+            cmd.args(["-device", d]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert_eq!(
+        stderr_of(&["pc-dimm,id=1bad,memdev=m0"]),
+        "qom: -device pc-dimm,id=1bad,memdev=m0: Parameter 'id' expects an identifier\n\
+         Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.\n"
+    );
+    assert_eq!(
+        stderr_of(&["pc-dimm,id=d0,memdev=m0", "pc-dimm,id=d0,memdev=m1"]),
+        "qom: -device pc-dimm,id=d0,memdev=m1: Duplicate ID 'd0' for device\n"
+    );
+    assert_eq!(
+        stderr_of(&["pc-dimm,memdev=m0,bogus=1"]),
+        "qom: -device pc-dimm,memdev=m0,bogus=1: Property 'pc-dimm.bogus' not found\n"
+    );
+    assert_eq!(
+        stderr_of(&["nosuch"]),
+        "qom: -device nosuch: 'nosuch' is not a valid device model name\n"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_qom"))
         .args(["-m", "512M,slots=4,maxmem=256M"])
         .output()
@@ -161,6 +189,43 @@ fn device_errors_name_the_option_and_create_nothing() {
         String::from_utf8_lossy(&out.stderr),
         "qom: unsupported machine type: \"nosuch\"\nUse -machine help to list supported machines\n"
     );
+}
+
+#[test]
+fn a_read_only_backend_needs_an_unarmed_nvdimm() {
+    let dir = TempDir::new_in("/tmp");
+    let path = dir.path().join("ro");
+    std::fs::write(&path, vec![0u8; 4 << 20]).unwrap();
+    let backend = format!(
+        "memory-backend-file,id=ro,size=4M,mem-path={},readonly=on",
+        path.display()
+    );
+    let run = |device: &str| {
+        Command::new(env!("CARGO_BIN_EXE_qom"))
+            .args(MACHINE)
+            .args(["-object", &backend, "-device", device])
+            .output()
+            .unwrap()
+    };
+    let out = run("nvdimm,id=n,memdev=ro");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "qom: -device nvdimm,id=n,memdev=ro: 'unarmed' property must be 'on' since memdev ro is read-only\n"
+    );
+    let out = run("nvdimm,id=n,memdev=ro,unarmed=on");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Print mode shows the device by path beside the backend.
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dev = &printed["/machine/peripheral/n"];
+    assert_eq!(dev["unarmed"], true, "{printed}");
+    assert_eq!(dev["hotplugged"], false);
+    assert_eq!(dev["memdev"], "/objects/ro");
+    assert_eq!(dev["addr"], 4u64 << 30);
+    assert_eq!(printed["ro"]["readonly"], true);
 }
 
 #[test]

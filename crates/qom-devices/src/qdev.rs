@@ -4,9 +4,9 @@
 
 use crate::machine;
 use crate::memory_device::{self, TYPE_NVDIMM};
+use indexmap::IndexMap;
 use qom::device::{self, PlugHandler, TYPE_DEVICE};
-use qom::value::OptsValue;
-use qom::{DeviceClass, Error, Input, Object, ObjectPropertyInfo, ObjectTree, Result};
+use qom::{DeviceClass, Error, KeyvalValue, Object, ObjectPropertyInfo, ObjectTree, Props, Result};
 
 /// The properties of a device that introspection of device types hides.
 const HIDDEN: &[&str] = &[
@@ -17,62 +17,54 @@ const HIDDEN: &[&str] = &[
     "parent_bus",
 ];
 
-/// A device to add: the driver and the properties, as QemuOpts strings
-/// (`-device`), which QMP's `device_add` converts its arguments to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A device to add: the driver, the id and the other properties, as
+/// `-device` (keyval strings) or QMP's `device_add` (strict JSON) gives
+/// them.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeviceSpec {
     /// The device type (`driver`).
     pub driver: Option<String>,
     /// The id, if any.
     pub id: Option<String>,
     /// Every other property, in the order given.
-    pub props: Vec<(String, OptsValue)>,
+    pub props: Props,
 }
 
 impl DeviceSpec {
     /// Parses a `-device DRIVER,PROP=VALUE,...` argument (QemuOpts, the
-    /// first element being the driver).
+    /// first element being the driver); qdev reads the values with the
+    /// keyval rules (`node=abc`: `Parameter 'node' expects uint64`).
     pub fn parse(text: &str) -> DeviceSpec {
         let parsed = qom::value::opts_parse(text, Some("driver"));
-        let mut spec = DeviceSpec {
-            id: parsed.id.clone(),
-            ..DeviceSpec::default()
-        };
+        let mut driver = None;
+        let mut props = IndexMap::new();
         for (k, v) in parsed.opts {
             if k == "driver" {
-                spec.driver = Some(v.last().to_owned());
+                driver = Some(v.last().to_owned());
             } else {
-                spec.props.push((k, v));
+                props.insert(k, KeyvalValue::String(v.last().to_owned()));
             }
         }
-        spec
+        DeviceSpec {
+            driver,
+            id: parsed.id,
+            props: Props::Keyval(props),
+        }
     }
 
-    /// `device_add`'s arguments: `driver`, `id`, and properties whose
-    /// JSON scalars become the strings QemuOpts would hold (numbers in
-    /// decimal, booleans `on`/`off`).
-    pub fn from_json(args: &serde_json::Map<String, serde_json::Value>) -> Result<DeviceSpec> {
-        use serde_json::Value;
-        let mut spec = DeviceSpec::default();
-        for (k, v) in args {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => if *b { "on" } else { "off" }.to_owned(),
-                _ => {
-                    return Err(Error::InvalidParameterType {
-                        name: k.clone(),
-                        expected: "scalar".into(),
-                    })
-                }
-            };
-            match k.as_str() {
-                "driver" => spec.driver = Some(text),
-                "id" => spec.id = Some(text),
-                _ => spec.props.push((k.clone(), OptsValue::new(text))),
-            }
+    /// `device_add`'s arguments: `driver`, `id` (a non-string id makes
+    /// an anonymous device, as in QEMU) and the properties, read with
+    /// QMP's strict JSON rules.
+    pub fn from_json(args: &serde_json::Map<String, serde_json::Value>) -> DeviceSpec {
+        let mut props = args.clone();
+        let text = |v: Option<serde_json::Value>| v.and_then(|v| v.as_str().map(str::to_owned));
+        let driver = text(props.shift_remove("driver"));
+        let id = text(props.shift_remove("id"));
+        DeviceSpec {
+            driver,
+            id,
+            props: Props::Json(props),
         }
-        Ok(spec)
     }
 }
 
@@ -135,7 +127,7 @@ pub fn device_add(tree: &ObjectTree, spec: &DeviceSpec, hotplugged: bool) -> Res
     let result = spec
         .props
         .iter()
-        .try_for_each(|(k, v)| dev.set(k, Input::Opts(v)))
+        .try_for_each(|(k, v)| dev.set(k, v))
         .and_then(|()| device::realize(&dev, Some(&MachinePlug(&machine))));
     if let Err(e) = result {
         dev.unparent();
