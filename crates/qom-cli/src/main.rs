@@ -22,7 +22,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 const MAIN_HELP: &str = "\
-Usage: qom [--plugin PATH]... [-object SPEC]... [-qmp stdio|unix:PATH[,server=on,wait=off]]
+Usage: qom [--plugin PATH]... [-machine pc[,nvdimm=on]] [-m SIZE[,slots=N,maxmem=SIZE]]
+           [-object SPEC]... [-device SPEC]... [-qmp stdio|unix:PATH[,server=on,wait=off]]
        qom types [--implements TYPE] [--abstract] [--tree|--dot]
        qom tree [--dot] [-object SPEC]... [PATH]
        qom properties TYPE
@@ -40,6 +41,14 @@ Options (one dash or two):
   -object SPEC      create an object, e.g. memory-backend-file,id=mem0,size=64M,mem-path=/dev/shm,share=on
   -object help      list the user-creatable types
   -object TYPE,help list the options of TYPE
+  -machine pc[,nvdimm=on]
+                    a machine with QEMU's pc memory layout (no CPUs, no
+                    buses) for memory devices; implied by -m and -device
+  -m SIZE[,slots=N,maxmem=SIZE]
+                    its RAM, memory-device slots and largest size
+  -device SPEC      cold-plug a device after the objects, e.g.
+                    pc-dimm,id=dimm0,memdev=mem0 (-device help,
+                    -device DRIVER,help)
   -qmp TARGET       serve QMP on stdio or on a Unix socket (created mode 0600)
   --plugin PATH     load a plugin (a cdylib made with qom::plugin_entry! by
                     the same qom build) before anything else; repeatable,
