@@ -207,3 +207,37 @@ fn the_nvdimm_label_area_is_at_the_end_of_the_backend() {
     drop(tree);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn concurrent_adds_get_distinct_slots_and_addresses() {
+    let tree = std::sync::Arc::new(tree("pc", "512M,slots=4,maxmem=4G"));
+    for i in 0..8 {
+        ram(&tree, &format!("m{i}"), "64M");
+    }
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let tree = tree.clone();
+            std::thread::spawn(move || add(&tree, &format!("pc-dimm,id=d{i},memdev=m{i}")).is_ok())
+        })
+        .collect();
+    let added = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(added, 4);
+    let devices = qom_devices::query_memory_devices(&tree);
+    let mut slots: Vec<i64> = devices.iter().map(|d| d.data.slot).collect();
+    slots.sort();
+    assert_eq!(slots, [0, 1, 2, 3]);
+    let addrs: Vec<u64> = devices.iter().map(|d| d.data.addr).collect();
+    assert_eq!(
+        addrs,
+        (0..4).map(|i| 4 * GIB + i * 64 * MIB).collect::<Vec<_>>()
+    );
+    // The four backends that lost are free.
+    let free = (0..8)
+        .filter(|i| tree.object_del(&format!("m{i}")).is_ok())
+        .count();
+    assert_eq!(free, 4);
+}
