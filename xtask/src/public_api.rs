@@ -21,10 +21,11 @@ use std::time::Instant;
 
 /// The crates whose API is checked: every library crate that other
 /// programs link (test helpers and example plugins are not in it).
-const CRATES: [&str; 6] = [
+const CRATES: [&str; 7] = [
     "qom",
     "qom-derive",
     "qom-qmp",
+    "qom-devices",
     "memory-backend",
     "memory-backend-file",
     "memory-backend-ram",
