@@ -25,6 +25,7 @@ const CRATES: [&str; 7] = [
     "qom",
     "qom-derive",
     "qom-qmp",
+    "qom-devices",
     "memory-backend",
     "memory-backend-file",
     "memory-backend-ram",

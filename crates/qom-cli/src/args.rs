@@ -20,6 +20,8 @@ pub enum Command {
     Run {
         objects: Vec<String>,
         qmp: Option<QmpTarget>,
+        /// `-machine`, `-m` and `-device`.
+        machine: MachineArgs,
     },
     /// `qom types`.
     Types {
@@ -41,6 +43,17 @@ pub enum Command {
     Help(HelpTopic),
     /// `--version`.
     Version,
+}
+
+/// The machine and its devices, as given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineArgs {
+    /// `-machine TYPE[,nvdimm=on]` (the last one given).
+    pub machine: Option<String>,
+    /// `-m SIZE[,slots=N,maxmem=SIZE]` (the last one given).
+    pub memory: Option<String>,
+    /// `-device DRIVER,...`, in order.
+    pub devices: Vec<String>,
 }
 
 /// How `qom tree` draws the composition tree.
@@ -286,6 +299,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
         }
         _ => {
             let (mut objects, mut qmp) = (Vec::new(), None);
+            let mut machine = MachineArgs::default();
             while let Some(arg) = it.next() {
                 if take_plugin(arg, &mut it, &mut plugins)? {
                     continue;
@@ -294,6 +308,15 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
                     Some(("object", inline)) => {
                         objects.push(take_value("object", inline, &mut it)?.to_owned())
                     }
+                    Some(("machine" | "M", inline)) => {
+                        machine.machine = Some(take_value("machine", inline, &mut it)?.to_owned())
+                    }
+                    Some(("m", inline)) => {
+                        machine.memory = Some(take_value("m", inline, &mut it)?.to_owned())
+                    }
+                    Some(("device", inline)) => machine
+                        .devices
+                        .push(take_value("device", inline, &mut it)?.to_owned()),
                     Some(("qmp", inline)) => {
                         qmp = Some(parse_qmp(take_value("qmp", inline, &mut it)?)?)
                     }
@@ -316,7 +339,11 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
                     }
                 }
             }
-            Command::Run { objects, qmp }
+            Command::Run {
+                objects,
+                qmp,
+                machine,
+            }
         }
     };
     Ok(Invocation { command, plugins })
@@ -343,7 +370,32 @@ mod tests {
             one,
             Command::Run {
                 objects: vec!["a,id=x".into()],
-                qmp: Some(QmpTarget::Stdio)
+                qmp: Some(QmpTarget::Stdio),
+                machine: MachineArgs::default(),
+            }
+        );
+    }
+
+    #[test]
+    fn machine_memory_and_devices() {
+        let Command::Run { machine, .. } = cmd(&[
+            "-machine",
+            "pc,nvdimm=on",
+            "-m",
+            "512M,slots=4,maxmem=4G",
+            "-device",
+            "pc-dimm,memdev=m",
+            "--device=nvdimm,memdev=n",
+        ])
+        .unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(
+            machine,
+            MachineArgs {
+                machine: Some("pc,nvdimm=on".into()),
+                memory: Some("512M,slots=4,maxmem=4G".into()),
+                devices: vec!["pc-dimm,memdev=m".into(), "nvdimm,memdev=n".into()],
             }
         );
     }

@@ -87,20 +87,37 @@ pub fn create_all(prog: &str, tree: &ObjectTree, specs: &[ObjectSpec]) -> Result
     Ok(())
 }
 
-/// Every object below `/objects` with every readable, non-child property.
+/// Every object below `/objects` (by id) and every device of the machine
+/// (by path, `/machine/peripheral/ID`), each with every readable,
+/// non-child property.
 pub fn describe(tree: &ObjectTree) -> Value {
     let mut out = Map::new();
     for (id, obj) in tree.objects().children() {
-        let mut props = Map::new();
-        for p in obj.properties() {
-            if matches!(p.kind(), qom::PropertyKind::Child) || !p.is_readable() {
-                continue;
-            }
-            if let Ok(v) = obj.get(p.name()) {
-                props.insert(p.name().to_owned(), v);
+        out.insert(id, properties(&obj));
+    }
+    let machine = tree.root().child("machine");
+    for container in ["peripheral", "peripheral-anon"] {
+        let Some(c) = machine.as_ref().and_then(|m| m.child(container)) else {
+            continue;
+        };
+        for (_, dev) in c.children() {
+            if let Some(path) = dev.canonical_path() {
+                out.insert(path, properties(&dev));
             }
         }
-        out.insert(id, Value::Object(props));
     }
     Value::Object(out)
+}
+
+fn properties(obj: &qom::Object) -> Value {
+    let mut props = Map::new();
+    for p in obj.properties() {
+        if matches!(p.kind(), qom::PropertyKind::Child) || !p.is_readable() {
+            continue;
+        }
+        if let Ok(v) = obj.get(p.name()) {
+            props.insert(p.name().to_owned(), v);
+        }
+    }
+    Value::Object(props)
 }

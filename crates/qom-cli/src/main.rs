@@ -5,6 +5,7 @@
 
 mod args;
 mod create;
+mod devices;
 mod dot;
 mod introspect;
 mod limits;
@@ -22,7 +23,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 const MAIN_HELP: &str = "\
-Usage: qom [--plugin PATH]... [-object SPEC]... [-qmp stdio|unix:PATH[,server=on,wait=off]]
+Usage: qom [--plugin PATH]... [-machine pc[,nvdimm=on]] [-m SIZE[,slots=N,maxmem=SIZE]]
+           [-object SPEC]... [-device SPEC]... [-qmp stdio|unix:PATH[,server=on,wait=off]]
        qom types [--implements TYPE] [--abstract] [--tree|--dot]
        qom tree [--dot] [-object SPEC]... [PATH]
        qom properties TYPE
@@ -40,6 +42,14 @@ Options (one dash or two):
   -object SPEC      create an object, e.g. memory-backend-file,id=mem0,size=64M,mem-path=/dev/shm,share=on
   -object help      list the user-creatable types
   -object TYPE,help list the options of TYPE
+  -machine pc[,nvdimm=on]
+                    a machine with QEMU's pc memory layout (no CPUs, no
+                    buses) for memory devices; implied by -m and -device
+  -m SIZE[,slots=N,maxmem=SIZE]
+                    its RAM, memory-device slots and largest size
+  -device SPEC      cold-plug a device after the objects, e.g.
+                    pc-dimm,id=dimm0,memdev=mem0 (-device help,
+                    -device DRIVER,help)
   -qmp TARGET       serve QMP on stdio or on a Unix socket (created mode 0600)
   --plugin PATH     load a plugin (a cdylib made with qom::plugin_entry! by
                     the same qom build) before anything else; repeatable,
@@ -212,12 +222,24 @@ fn main() -> ExitCode {
             Ok(s) => print(&s),
             Err(e) => fail(&prog, e),
         },
-        Command::Run { objects, qmp } => match shutdown {
-            Some(shutdown) => run(&prog, &shutdown, types, &objects, qmp, None),
+        Command::Run {
+            objects,
+            qmp,
+            machine,
+        } => match shutdown {
+            Some(shutdown) => run(&prog, &shutdown, types, &objects, qmp, None, &machine),
             None => ExitCode::FAILURE,
         },
         Command::Tree { objects, view } => match shutdown {
-            Some(shutdown) => run(&prog, &shutdown, types, &objects, None, Some(view)),
+            Some(shutdown) => run(
+                &prog,
+                &shutdown,
+                types,
+                &objects,
+                None,
+                Some(view),
+                &args::MachineArgs::default(),
+            ),
             None => ExitCode::FAILURE,
         },
     }
@@ -230,10 +252,21 @@ fn run(
     objects: &[String],
     qmp: Option<args::QmpTarget>,
     view: Option<args::TreeView>,
+    machine: &args::MachineArgs,
 ) -> ExitCode {
     let tree = match ObjectTree::new(types) {
         Ok(t) => Arc::new(t),
         Err(e) => return fail(prog, e),
+    };
+    let devices = match devices::prepare(prog, &tree, machine) {
+        Ok(devices::Plan::Help(text)) => return help_text(prog, Ok(text)),
+        Ok(devices::Plan::Devices(d)) => d,
+        Err(lines) => {
+            for l in lines {
+                eprintln!("{l}");
+            }
+            return ExitCode::FAILURE;
+        }
     };
     progress::install();
     let request = match create::parse_all(prog, &tree, objects) {
@@ -263,6 +296,12 @@ fn run(
             return torn_down(shutdown, &tree, ExitCode::FAILURE);
         }
     }
+    if let Err(lines) = devices::cold_plug(prog, &tree, &devices) {
+        for l in lines {
+            eprintln!("{l}");
+        }
+        return torn_down(shutdown, &tree, ExitCode::FAILURE);
+    }
     let status = match qmp {
         None if shutdown.received().is_some() => ExitCode::SUCCESS,
         None => match &view {
@@ -290,6 +329,10 @@ fn run(
 /// at this point: the transports returned after joining their clients.
 fn torn_down(shutdown: &signals::Shutdown, tree: &ObjectTree, status: ExitCode) -> ExitCode {
     shutdown.detach();
+    // Devices first: they use the backends below /objects.
+    if let Some(machine) = tree.root().child("machine") {
+        machine.unparent();
+    }
     let mut children = tree.objects().children();
     children.reverse();
     for (_, child) in children {

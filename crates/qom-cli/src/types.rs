@@ -9,6 +9,7 @@ use qom::{LinkedError, TypeRegistry};
 // `use` keeps the linker from leaving them out.
 use memory_backend_file as _;
 use memory_backend_ram as _;
+use qom_devices as _;
 
 /// A registry with everything linked into this binary.
 pub fn registry() -> Result<TypeRegistry, LinkedError> {

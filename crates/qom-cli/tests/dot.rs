@@ -199,11 +199,12 @@ fn types_dot_renders_with_parent_and_interface_edges() {
         iface_edges,
         [
             ("memory-backend", "user-creatable"),
+            ("pc-dimm", "memory-device"),
             ("thread-context", "user-creatable")
         ]
     );
     assert_eq!(e.len(), parent_edges.len() + iface_edges.len());
-    // As many edges in the picture as in the DOT, two of them dashed.
+    // As many edges in the picture as in the DOT, three of them dashed.
     let drawn = svg_edges(&rendered);
     assert_eq!(drawn.len(), e.len());
     assert_eq!(
@@ -211,7 +212,7 @@ fn types_dot_renders_with_parent_and_interface_edges() {
             .iter()
             .filter(|g| g.contains("stroke-dasharray"))
             .count(),
-        2
+        3
     );
 
     // Abstract types are drawn dashed and italic, concrete ones are not.

@@ -167,3 +167,49 @@ fn recorded_qemu_command_line_outcomes_match_except_documented_differences() {
     );
     assert!(matched > 0, "nothing matched\n{report}");
 }
+
+/// Device scenarios where we differ from QEMU on purpose (none).
+const EXPECTED_DEVICE_DIFFERENCES: &[&str] = &[];
+
+/// QEMU 10.0.2's answers about devices (tests/oracle/devices/), recorded
+/// with `-machine pc,nvdimm=on -m 512M,slots=4,maxmem=4G`, replayed
+/// against `qom` started with the same machine options.
+#[test]
+fn recorded_qemu_device_transcripts_match() {
+    let recorded = oracle::recording_dir(oracle::REFERENCE_QEMU).join("devices");
+    let qemu = oracle::read_fixture_json(&recorded.join("scenarios.json"));
+    let defs =
+        oracle::read_fixture_json(&oracle::fixture_dir().join("devices").join("scenarios.json"));
+    let server: Vec<String> = [
+        qom(),
+        "-machine",
+        "pc,nvdimm=on",
+        "-m",
+        "512M,slots=4,maxmem=4G",
+        "-qmp",
+        "stdio",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut mine = transcript::run_scenarios(&defs, &transcript::RunOptions::new(server))
+        .expect("the device scenarios run");
+    owner_only_files_as_qemu_would_have_them(&mut mine);
+    let (matched, differ) = transcript::compare(&qemu, &mine);
+    let report: String = differ
+        .iter()
+        .map(|(name, diffs)| format!("[DIFFER] {name}\n    {}\n", diffs.join("\n    ")))
+        .collect();
+    eprintln!("{report}{matched} matched, {} differ", differ.len());
+    let unexpected: Vec<&str> = differ
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| !EXPECTED_DEVICE_DIFFERENCES.contains(name))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "device scenarios differing from QEMU {}: {unexpected:?}\n{report}",
+        oracle::REFERENCE_QEMU
+    );
+    assert_eq!(matched, 16, "{report}");
+}

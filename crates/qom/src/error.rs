@@ -72,6 +72,13 @@ pub enum LockStyle {
     Unquoted,
     /// `cannot change property value` (QEMU's `share`, `reserve`)
     Value,
+    /// qdev's `Attempt to set property 'NAME' on device 'ID' (type 'TYPE')
+    /// after it was realized`: every writable property of a device gets
+    /// it unless it declares another lock (see [`Error::SetAfterRealize`]).
+    Realized,
+    /// The same for a link: `Attempt to set link property 'NAME' on
+    /// device ...`.
+    RealizedLink,
 }
 
 /// The typed cause of an [`Error::Caused`]: any error, shared so that the
@@ -185,6 +192,21 @@ pub enum Error {
         type_name: String,
         /// How QEMU words it for this property.
         style: LockStyle,
+    },
+    /// qdev's refusal to change a property of a realized device:
+    /// `Attempt to set [link ]property 'NAME' on device 'ID' (type 'TYPE')
+    /// after it was realized`, or `on anonymous device (type 'TYPE')` for
+    /// a device without id (a link says `on device '(null)'` there, as
+    /// QEMU prints it).
+    SetAfterRealize {
+        /// The property.
+        name: String,
+        /// The device's id, if it has one.
+        device_id: Option<String>,
+        /// The device's type.
+        type_name: String,
+        /// Whether the property is a link.
+        link: bool,
     },
     /// `Property NAME on TYPE is not 'ENUM' enum type`
     NotEnumType {
@@ -422,6 +444,29 @@ impl fmt::Display for Error {
                 }
                 LockStyle::Unquoted => write!(f, "cannot change property {name} of {type_name} "),
                 LockStyle::Value => f.write_str("cannot change property value"),
+                LockStyle::Realized | LockStyle::RealizedLink => {
+                    write!(f, "cannot change property '{name}' of realized {type_name}")
+                }
+            },
+            Error::SetAfterRealize {
+                name,
+                device_id,
+                type_name,
+                link,
+            } => match (link, device_id) {
+                (false, Some(id)) => write!(
+                    f,
+                    "Attempt to set property '{name}' on device '{id}' (type '{type_name}') after it was realized"
+                ),
+                (false, None) => write!(
+                    f,
+                    "Attempt to set property '{name}' on anonymous device (type '{type_name}') after it was realized"
+                ),
+                (true, id) => write!(
+                    f,
+                    "Attempt to set link property '{name}' on device '{}' (type '{type_name}') after it was realized",
+                    id.as_deref().unwrap_or("(null)")
+                ),
             },
             Error::NotEnumType {
                 name,

@@ -74,6 +74,7 @@ extern crate self as qom;
 mod builtins;
 mod class;
 mod composition;
+pub mod device;
 pub mod error;
 mod id;
 mod introspect;
@@ -99,6 +100,7 @@ pub use class::{
 pub use composition::path;
 pub use composition::path::Resolved;
 pub use composition::{Child, ChildField, Link};
+pub use device::{Device, DeviceClass, DeviceImpl, TYPE_DEVICE};
 pub use error::{Cause, Error, ErrorClass, LockStyle, Result};
 pub use id::is_valid_id;
 pub use introspect::{

@@ -50,6 +50,9 @@ pub struct Property {
     /// (QEMU's typed bool/string/enum properties, the default).
     pub(crate) lock_first: bool,
     pub(crate) required: bool,
+    /// A device property that stays writable after realize (QEMU's
+    /// properties added outside qdev, such as nvdimm's `uuid`).
+    pub(crate) after_realize: bool,
     /// Its place in the composition tree: a child it holds, a link it
     /// follows, or neither.
     pub(crate) edge: Edge,
@@ -93,6 +96,7 @@ impl Property {
             lock: None,
             lock_first: false,
             required: false,
+            after_realize: false,
             edge: Edge::None,
             schema: json!({}),
             typed_get: None,

@@ -305,6 +305,18 @@ fn validate_props(obj: &Object, props: &Props) -> Result<()> {
 
 impl Drop for ObjectTree {
     fn drop(&mut self) {
+        // What an embedder added below the root (a machine and its
+        // devices) goes first: devices use the objects below /objects.
+        let mut added: Vec<_> = self
+            .root
+            .children()
+            .into_iter()
+            .filter(|(name, _)| !TOP_CONTAINERS.contains(&name.as_str()))
+            .collect();
+        added.reverse();
+        for (_, child) in added {
+            child.unparent();
+        }
         let mut children = self.objects.children();
         children.reverse();
         for (_, child) in children {

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 
 const USAGE: &str = "cargo xtask oracle record [--qemu PATH] [--out DIR] [--tmp-root DIR]\n\
     \x20   run the installed QEMU over tests/oracle/ and write tests/oracle/qemu-<version>/\n\
-    cargo xtask oracle replay --server-cmd 'CMD ARGS' [--qemu-version V]\n\
+    cargo xtask oracle replay --server-cmd 'CMD ARGS' [--devices-server-cmd 'CMD ARGS'] [--qemu-version V]\n\
     \x20   run the scenarios and command-line cases against CMD (QMP on stdio) and\n\
-    \x20   compare with QEMU's recorded answers (tests/oracle/qemu-V/, default 10.0.2)\n\
+    \x20   compare with QEMU's recorded answers (tests/oracle/qemu-V/, default 10.0.2);\n\
+    \x20   with --devices-server-cmd, also the devices scenarios against that command\n\
     cargo xtask oracle compare REFERENCE.json OTHER.json\n\
     \x20   compare two transcripts scenario by scenario (exit status 1 when any differs)";
 

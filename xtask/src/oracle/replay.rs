@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use qom_test_support::oracle::{self, cli_cases, transcript};
 use std::time::Duration;
 
-/// `cargo xtask oracle replay --server-cmd CMD [--qemu-version V]`.
+/// `cargo xtask oracle replay --server-cmd CMD [--devices-server-cmd CMD]
+/// [--qemu-version V]`.
 pub fn run(args: &[String]) -> Result<()> {
     let cmd = option(args, "--server-cmd")?.context("--server-cmd 'PROGRAM ARGS...' is needed")?;
     let server: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
@@ -58,7 +59,21 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     println!("{same} matched, {} differ", theirs.len() - same);
-    if !scenarios_ok || same != theirs.len() {
+
+    // The devices scenarios need a machine with a device-memory window:
+    // their own server command (qom -machine pc,nvdimm=on -m
+    // 512M,slots=4,maxmem=4G -qmp stdio, as QEMU was recorded).
+    let mut devices_ok = true;
+    if let Some(cmd) = option(args, "--devices-server-cmd")? {
+        let server: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
+        let qemu = oracle::read_json(&recorded.join("devices/scenarios.json"))?;
+        let scenarios = oracle::read_json(&defs.join("devices/scenarios.json"))?;
+        let mine = transcript::run_scenarios(&scenarios, &transcript::RunOptions::new(server))?;
+        let (matched, differ) = transcript::compare(&qemu, &mine);
+        println!("devices scenarios against QEMU {version}:");
+        devices_ok = report(matched, &differ);
+    }
+    if !scenarios_ok || !devices_ok || same != theirs.len() {
         bail!("the server differs from QEMU {version} (see above)");
     }
     Ok(())

@@ -3,7 +3,7 @@
 use super::property_builder::{PropertyBuilder, RawPropertyBuilder};
 use super::{Class, ClassChecks, ClassData};
 use crate::composition::{self, Child, ChildDecls, Link};
-use crate::error::{Error, Result};
+use crate::error::{Error, LockStyle, Result};
 use crate::object::Object;
 use crate::property::{CheckFn, Property, PropertyType};
 use crate::typed::StaticType;
@@ -196,9 +196,23 @@ impl<'a> ClassBuilder<'a> {
     }
 
     /// Adds a finished declaration, or records why it cannot be added.
-    pub(super) fn add(&mut self, prop: Property) {
+    pub(super) fn add(&mut self, mut prop: Property) {
         if self.error.is_some() {
             return;
+        }
+        // qdev's rule: a device's properties are set before realize only.
+        if prop.set.is_some()
+            && prop.lock.is_none()
+            && !prop.after_realize
+            && self.data::<crate::device::DeviceClass>().is_some()
+        {
+            let link = matches!(prop.edge.kind(), crate::property::PropertyKind::Link { .. });
+            prop.lock = Some(if link {
+                LockStyle::RealizedLink
+            } else {
+                LockStyle::Realized
+            });
+            prop.lock_first = !link;
         }
         if prop.name.contains('/') || prop.name.is_empty() {
             self.error = Some(Error::InvalidRegistration(format!(

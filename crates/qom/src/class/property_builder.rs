@@ -49,6 +49,14 @@ macro_rules! common_builder_methods {
             self
         }
 
+        /// On a device, keeps the property writable after realize (by
+        /// default every writable device property without a lock of its
+        /// own refuses changes then, with qdev's wording).
+        pub fn settable_after_realize(mut self) -> Self {
+            self.prop_mut().after_realize = true;
+            self
+        }
+
         /// object-add fails with `Parameter 'NAME' is missing` without it.
         pub fn required(mut self) -> Self {
             self.prop_mut().required = true;

@@ -4,7 +4,7 @@
 
 use super::Object;
 use crate::builtins::UserCreatableClass;
-use crate::error::{Error, Result};
+use crate::error::{Error, LockStyle, Result};
 use crate::property::Property;
 use crate::sync;
 use std::cell::RefCell;
@@ -121,10 +121,19 @@ impl Object {
         {
             let mut lc = self.progress();
             if lc.stage != Stage::New {
-                return Err(Error::Locked {
-                    name: name.to_owned(),
-                    type_name: self.type_name().to_owned(),
-                    style,
+                drop(lc);
+                return Err(match style {
+                    LockStyle::Realized | LockStyle::RealizedLink => Error::SetAfterRealize {
+                        name: name.to_owned(),
+                        device_id: crate::device::device_id(self),
+                        type_name: self.type_name().to_owned(),
+                        link: style == LockStyle::RealizedLink,
+                    },
+                    _ => Error::Locked {
+                        name: name.to_owned(),
+                        type_name: self.type_name().to_owned(),
+                        style,
+                    },
                 });
             }
             lc.locked_writes += 1;
