@@ -40,6 +40,19 @@ fn tree() -> ObjectTree {
     ObjectTree::new(types).unwrap()
 }
 
+/// A tree with the device types and QEMU's pc machine, for the nvdimm
+/// label pairs.
+fn device_tree() -> ObjectTree {
+    let types = TypeRegistry::with_builtins();
+    memory_backend_file::register(&types).unwrap();
+    qom_devices::register(&types).unwrap();
+    let tree = ObjectTree::new(types).unwrap();
+    let memory = qom_devices::MemoryOptions::parse("512M,slots=4,maxmem=4G").unwrap();
+    let machine = qom_devices::MachineOptions::parse("pc,nvdimm=on", memory).unwrap();
+    qom_devices::create_machine(&tree, &machine).unwrap();
+    tree
+}
+
 fn fs_name() -> String {
     std::env::var("DAXVM_FS").unwrap_or_else(|_| "?".into())
 }
@@ -387,7 +400,7 @@ fn crash_write(mode: CrashMode) {
     };
     let path = fresh(&dax, &format!("crash-{}.dat", mode.tag()));
     fsync_path(&dax);
-    let t = tree();
+    let t = device_tree();
     let obj = t
         .object_add_str(&spec(
             &path,
@@ -646,7 +659,7 @@ fn crash_write_label(mode: LabelCrash) {
     };
     let path = fresh(&dax, &format!("crash-{}.dat", mode.tag()));
     fsync_path(&dax);
-    let t = tree();
+    let t = device_tree();
     let obj = t
         .object_add_str(&spec(
             &path,
@@ -659,7 +672,19 @@ fn crash_write_label(mode: LabelCrash) {
     // the empty file and its size, durable before the stores (as above)
     fsync_path(&path);
     fsync_path(&dax);
-    let area = LabelArea::at_end(&obj, LABEL_SIZE as u64).unwrap();
+    // The two real pairs reach the area as a VMM does, through an nvdimm
+    // plugged on the backend; the control takes the backend's last bytes
+    // directly (the same range).
+    let area = match mode {
+        LabelCrash::Control => LabelArea::at_end(&obj, LABEL_SIZE as u64).unwrap(),
+        LabelCrash::SyncOn | LabelCrash::SyncOff => {
+            let spec = format!("nvdimm,id=nvdimm0,memdev=nv,label-size={LABEL_SIZE}");
+            let dev =
+                qom_devices::device_add(&t, &qom_devices::DeviceSpec::parse(&spec), false).unwrap();
+            qom_devices::nvdimm_label_area(&dev).unwrap()
+        }
+    };
+    assert_eq!(area.offset(), LABEL_BACKEND - LABEL_SIZE);
     match mode {
         LabelCrash::SyncOn => assert!(matches!(
             area.durability(),

@@ -39,8 +39,8 @@ pub use machine::{
     MemoryOptions, PcMachine, TYPE_MACHINE, TYPE_PC_MACHINE,
 };
 pub use memory_device::{
-    nvdimm_label_range, query_memory_devices, DimmInfo, MemoryDeviceInfo, Nvdimm, PcDimm,
-    MIN_LABEL_SIZE, TYPE_MEMORY_DEVICE, TYPE_NVDIMM, TYPE_PC_DIMM,
+    nvdimm_label_area, nvdimm_label_range, query_memory_devices, DimmInfo, MemoryDeviceInfo,
+    Nvdimm, PcDimm, MIN_LABEL_SIZE, TYPE_MEMORY_DEVICE, TYPE_NVDIMM, TYPE_PC_DIMM,
 };
 pub use qdev::{
     device_add, device_del, device_list_properties, device_types, DeviceDeleted, DeviceSpec,

@@ -247,6 +247,33 @@ pub fn nvdimm_label_range(dev: &Object) -> Option<(Object, u64, u64)> {
     Some((backend, size - label, label))
 }
 
+/// The label area of a realized nvdimm, for a VMM to read and write the
+/// way a guest's label methods would: the last `label-size` bytes of its
+/// backend, made durable as the backend is mapped (cache-line write-back
+/// with MAP_SYNC in effect, msync otherwise; see
+/// [`LabelArea`](memory_backend::label::LabelArea)). The area holds the
+/// backend in use for as long as it lives, like the device itself.
+///
+/// Fails with `'DEV' is not an nvdimm with a label area` for other
+/// objects, for an nvdimm without `label-size` and for one not realized.
+pub fn nvdimm_label_area(dev: &Object) -> Result<memory_backend::label::LabelArea> {
+    let not_one = || {
+        Error::generic(format!(
+            "'{}' is not an nvdimm with a label area",
+            dev.canonical_path().unwrap_or_default()
+        ))
+    };
+    let realized = dev.is_a(TYPE_NVDIMM) && qom::device::is_realized(dev);
+    let (backend, offset, len) = realized
+        .then(|| nvdimm_label_range(dev))
+        .flatten()
+        .ok_or_else(not_one)?;
+    let mapped = memory_backend::map(&backend)?;
+    let offset = usize::try_from(offset).map_err(|_| not_one())?;
+    let len = usize::try_from(len).map_err(|_| not_one())?;
+    Ok(memory_backend::label::LabelArea::new(mapped, offset, len)?)
+}
+
 /// A plugged memory device as the allocator sees it.
 struct Plugged {
     id: Option<String>,

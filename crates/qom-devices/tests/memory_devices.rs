@@ -192,6 +192,26 @@ fn the_nvdimm_label_area_is_at_the_end_of_the_backend() {
             .to_string(),
         "cannot change property value"
     );
+    // The label area through the API: what it writes lands at the end of
+    // the backend file, and the area keeps the backend in use.
+    let area = qom_devices::nvdimm_label_area(&nv).unwrap();
+    assert_eq!(
+        (area.offset(), area.len()),
+        ((128 << 20) - (256 << 10), 256 << 10)
+    );
+    area.write_persistent(16, b"namespace-label").unwrap();
+    let mut back = [0u8; 15];
+    area.read(16, &mut back).unwrap();
+    assert_eq!(&back, b"namespace-label");
+    let file = std::fs::read(dir.join("n0")).unwrap();
+    let at = (128 << 20) - (256 << 10) + 16;
+    assert_eq!(&file[at..at + 15], b"namespace-label");
+    assert!(
+        area.write(256 << 10, b"x").is_err(),
+        "past the end of the area"
+    );
+    assert!(qom_devices::nvdimm_label_area(&tree.object("n0").unwrap()).is_err());
+    drop(area);
     // uuid stays writable, as in QEMU.
     nv.set_json("uuid", &json!("12345678-9abc-def0-1234-56789abcdef0"))
         .unwrap();
