@@ -11,6 +11,11 @@
 //! - Expected output is standard error followed by standard output, as a
 //!   terminal shows them for `qom` (warnings and errors come before the
 //!   printed objects).
+//! - A QMP session: lines `-> JSON` below a `$ qom ... -qmp stdio` line are
+//!   what the client sends (all of it, on standard input); the other lines
+//!   are what `qom` prints on standard output, with event timestamps
+//!   written `{...}`. Parent directories of the `mem-path`s the session
+//!   names are created for the run and removed after it.
 //!
 //! `QOM_BLESS=1 cargo test -p qom-cli --test doc_transcripts` rewrites the
 //! transcripts from the binary, keeping each `...` with as many lines
@@ -33,8 +38,11 @@ struct Step {
     /// Index of the command line in the document.
     line: usize,
     command: String,
-    /// Index range of the expected output lines in the document.
+    /// Index range of the expected output lines in the document (QMP
+    /// input lines `-> ...` included).
     output: std::ops::Range<usize>,
+    /// The `-> ` lines of the output range: a QMP client's input.
+    inputs: Vec<String>,
 }
 
 /// The checked `console` blocks of `text`, as their steps.
@@ -62,9 +70,13 @@ fn transcripts(path: &Path, lines: &[&str]) -> Vec<Vec<Step>> {
                     line: j,
                     command: command.to_owned(),
                     output: j + 1..j + 1,
+                    inputs: Vec::new(),
                 });
             } else if let Some(step) = steps.last_mut() {
                 step.output.end = j + 1;
+                if let Some(input) = line.strip_prefix("-> ") {
+                    step.inputs.push(input.to_owned());
+                }
             } else {
                 panic!(
                     "{}:{}: output before the first `$ ` command",
@@ -136,6 +148,44 @@ fn split(command: &str) -> (Vec<(String, String)>, Vec<String>) {
     (env, words)
 }
 
+/// A timestamp of an event, in the form the docs write it.
+const TIMESTAMP: &str = r#""timestamp": {...}"#;
+
+/// `line` with every event timestamp's value replaced by `{...}`.
+fn without_timestamps(line: &str) -> String {
+    let key = r#""timestamp": {"#;
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(key) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + key.len()..];
+        let end = after.find('}').map_or(after.len(), |e| e + 1);
+        out.push_str(TIMESTAMP);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Directories a QMP session needs for its `mem-path`s: the missing
+/// parents, created now; the caller removes them afterwards.
+fn prepare_mem_paths(inputs: &[&str]) -> Vec<PathBuf> {
+    let mut made = Vec::new();
+    for input in inputs {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(input) else {
+            continue;
+        };
+        let path = v["arguments"]["mem-path"].as_str().map(PathBuf::from);
+        if let Some(parent) = path.as_deref().and_then(Path::parent) {
+            if !parent.exists() && parent.starts_with("/tmp") {
+                std::fs::create_dir_all(parent).expect("create a mem-path directory");
+                made.push(parent.to_path_buf());
+            }
+        }
+    }
+    made
+}
+
 /// What running one step printed, and its exit status.
 fn run(step: &Step, last_status: Option<i32>, doc: &str) -> (Vec<String>, Option<i32>) {
     let where_ = format!("{doc}:{}", step.line + 1);
@@ -151,20 +201,47 @@ fn run(step: &Step, last_status: Option<i32>, doc: &str) -> (Vec<String>, Option
          `{SKIP_MARK} REASON -->` if it cannot run here: {}",
         step.command
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_qom"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qom"));
+    command
         .args(&words[1..])
         .envs(env)
         .env_remove("QOM_PLUGIN_PATH")
-        .current_dir(repo())
-        .stdin(Stdio::null())
-        .output()
+        .current_dir(repo());
+    let inputs: Vec<&str> = step.inputs.iter().map(String::as_str).collect();
+    if inputs.is_empty() {
+        let out = command
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{where_}: running qom: {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        return (text.lines().map(str::to_owned).collect(), out.status.code());
+    }
+    let made = prepare_mem_paths(&inputs);
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap_or_else(|e| panic!("{where_}: running qom: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    (text.lines().map(str::to_owned).collect(), out.status.code())
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    for input in &inputs {
+        use std::io::Write;
+        writeln!(stdin, "{input}").expect("write the session's input");
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("qom ends");
+    for dir in made {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(without_timestamps)
+        .collect();
+    (lines, out.status.code())
 }
 
 /// Whether `actual` matches `expected`, where a `...` line stands for any
@@ -198,6 +275,23 @@ fn blessed(expected: &[&str], actual: &[String]) -> Vec<String> {
     out
 }
 
+/// `new` output with the `-> ` input lines of `shown` kept where they
+/// were (by their position among the output lines; extra output goes
+/// last).
+fn with_inputs(shown: &[&str], new: Vec<String>) -> Vec<String> {
+    let mut new = new.into_iter();
+    let mut out = Vec::new();
+    for line in shown {
+        if line.starts_with("-> ") {
+            out.push((*line).to_owned());
+        } else if let Some(n) = new.next() {
+            out.push(n);
+        }
+    }
+    out.extend(new);
+    out
+}
+
 #[test]
 fn console_transcripts_match_the_binary() {
     let bless = std::env::var_os("QOM_BLESS").is_some();
@@ -214,16 +308,22 @@ fn console_transcripts_match_the_binary() {
                 let (actual, status) = run(step, last_status, doc);
                 last_status = status;
                 checked += 1;
-                let expected = &lines[step.output.clone()];
-                if !matches(expected, &actual) {
+                let shown = &lines[step.output.clone()];
+                let expected: Vec<&str> = shown
+                    .iter()
+                    .filter(|l| !l.starts_with("-> "))
+                    .copied()
+                    .collect();
+                if !matches(&expected, &actual) {
                     if bless {
-                        replacements.push((step.output.clone(), blessed(expected, &actual)));
+                        let new = blessed(&expected, &actual);
+                        replacements.push((step.output.clone(), with_inputs(shown, new)));
                     } else {
                         failures.push(format!(
                             "{doc}:{}: $ {}\n--- the doc shows\n{}\n--- qom prints\n{}",
                             step.line + 1,
                             step.command,
-                            expected.join("\n"),
+                            shown.join("\n"),
                             actual.join("\n")
                         ));
                     }
@@ -264,4 +364,15 @@ fn elision_and_splitting() {
     let (env, words) = split(r#"X_Y=1 qom -object '{"a": 1}' a\ b "c d""#);
     assert_eq!(env, [("X_Y".to_owned(), "1".to_owned())]);
     assert_eq!(words, ["qom", "-object", r#"{"a": 1}"#, "a b", "c d"]);
+    assert_eq!(
+        without_timestamps(r#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "X"}"#),
+        r#"{"timestamp": {...}, "event": "X"}"#
+    );
+    assert_eq!(
+        with_inputs(
+            &["-> a", "x", "-> b", "y"],
+            vec!["1".into(), "2".into(), "3".into()]
+        ),
+        ["-> a", "1", "-> b", "2", "3"]
+    );
 }
