@@ -72,9 +72,10 @@ pub mod region;
 pub mod thread_context;
 
 pub use backend::{
-    host_error, is_mapped, map, mapping, query_memdev, region_name, register, settings, AllocFn,
-    BackendMemory, BackendSettings, HostMemPolicy, HostMemory, MappedMemory, Memdev, MemoryBackend,
-    MemoryBackendClass, MemoryBackendImpl, TYPE_MEMORY_BACKEND,
+    host_error, is_mapped, map, map_exclusive, mapping, query_memdev, region_name, register,
+    settings, AllocFn, BackendMemory, BackendSettings, HostMemPolicy, HostMemory, MapError,
+    MappedMemory, Memdev, MemoryBackend, MemoryBackendClass, MemoryBackendImpl,
+    TYPE_MEMORY_BACKEND,
 };
 pub use host::{PreallocControl, PreallocProgress};
 pub use label::{LabelArea, LabelError};
