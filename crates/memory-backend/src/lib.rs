@@ -54,6 +54,8 @@
 //!
 //! let obj = tree.object("mem0").unwrap();
 //! let ram = memory_backend::map(&obj)?;           // a device uses the memory
+//! assert_eq!(memory_backend::map_exclusive(&obj).unwrap_err().to_string(),
+//!            "can't use already busy memdev: mem0"); // no second owner
 //! ram.write_at(0, b"hello")?;
 //! assert_eq!(ram.len(), 4 << 20);
 //! assert!(ram.shared() && !ram.map_sync());
