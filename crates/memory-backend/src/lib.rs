@@ -54,6 +54,8 @@
 //!
 //! let obj = tree.object("mem0").unwrap();
 //! let ram = memory_backend::map(&obj)?;           // a device uses the memory
+//! assert_eq!(memory_backend::map_exclusive(&obj).unwrap_err().to_string(),
+//!            "can't use already busy memdev: mem0"); // no second owner
 //! ram.write_at(0, b"hello")?;
 //! assert_eq!(ram.len(), 4 << 20);
 //! assert!(ram.shared() && !ram.map_sync());
@@ -72,9 +74,10 @@ pub mod region;
 pub mod thread_context;
 
 pub use backend::{
-    host_error, is_mapped, map, mapping, query_memdev, region_name, register, settings, AllocFn,
-    BackendMemory, BackendSettings, HostMemPolicy, HostMemory, MappedMemory, Memdev, MemoryBackend,
-    MemoryBackendClass, MemoryBackendImpl, TYPE_MEMORY_BACKEND,
+    host_error, is_mapped, map, map_exclusive, mapping, query_memdev, region_name, register,
+    settings, AllocFn, BackendMemory, BackendSettings, HostMemPolicy, HostMemory, MapError,
+    MappedMemory, Memdev, MemoryBackend, MemoryBackendClass, MemoryBackendImpl,
+    TYPE_MEMORY_BACKEND,
 };
 pub use host::{PreallocControl, PreallocProgress};
 pub use label::{LabelArea, LabelError};

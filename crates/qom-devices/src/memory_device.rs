@@ -70,19 +70,17 @@ impl DeviceImpl for PcDimm {
             (s.memdev.get().cloned(), s.node)
         };
         let backend = backend.ok_or_else(no_memdev)?;
-        if memory_backend::is_mapped(&backend) {
-            return Err(Error::generic(format!(
-                "can't use already busy memdev: {}",
-                backend.name().unwrap_or_default()
-            )));
-        }
+        // The machine lock serialises devices, but not qom-vm-memory or
+        // other embedders: the claim itself must be the busy check. It
+        // comes first, as QEMU checks busy before the node; a refused node
+        // drops the claim again.
+        let mapped = memory_backend::map_exclusive(&backend)?;
         // No NUMA configuration here: one node, 0.
         if node > 0 {
             return Err(Error::generic(format!(
                 "'DIMM property node has value {node}' which exceeds the number of numa nodes: 1"
             )));
         }
-        let mapped = memory_backend::map(&backend)?;
         obj.state().mapped = Some(mapped);
         Ok(())
     }

@@ -261,3 +261,57 @@ fn concurrent_adds_get_distinct_slots_and_addresses() {
         .count();
     assert_eq!(free, 4);
 }
+
+/// A VMM's guest memory (qom-vm-memory claims the same way) takes the
+/// backend inside the device's window between finding its memdev and
+/// claiming it: the device is refused with QEMU's wording and nothing of
+/// it remains; the machine lock alone could not see that claim.
+#[test]
+fn a_claim_from_outside_the_machine_in_the_window_refuses_the_device() {
+    let tree = tree("pc", "512M,slots=2,maxmem=1G");
+    ram(&tree, "m0", "128M");
+    let other = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let put = other.clone();
+    memory_backend::backend::seams::set_before_claim(Some(Box::new(move |o: &qom::Object| {
+        *put.borrow_mut() = Some(memory_backend::map_exclusive(o));
+    })));
+    let err = add(&tree, "pc-dimm,id=d0,memdev=m0");
+    memory_backend::backend::seams::set_before_claim(None);
+    let other = other
+        .take()
+        .expect("the hook ran")
+        .expect("first claim wins");
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "can't use already busy memdev: m0"
+    );
+    assert!(qom_devices::query_memory_devices(&tree).is_empty());
+    drop(other);
+    add(&tree, "pc-dimm,id=d0,memdev=m0").unwrap();
+}
+
+/// device_add and another user claiming the same backend from two
+/// threads, round after round: exactly one of them gets it.
+#[test]
+fn device_add_racing_another_claim_has_one_winner() {
+    let tree = tree("pc", "512M,slots=2,maxmem=1G");
+    ram(&tree, "m0", "128M");
+    let m0 = tree.object("m0").unwrap();
+    for round in 0..200 {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let claimer = {
+            let (m0, start) = (m0.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                memory_backend::map_exclusive(&m0).ok()
+            })
+        };
+        start.wait();
+        let plugged = add(&tree, "pc-dimm,id=d0,memdev=m0").is_ok();
+        let claimed = claimer.join().unwrap();
+        assert!(plugged != claimed.is_some(), "round {round}");
+        if plugged {
+            qom_devices::device_del(&tree, "d0").unwrap();
+        }
+    }
+}

@@ -80,6 +80,13 @@
 //! must not be used by anything else (QEMU's "can't use already busy
 //! memdev"). Each refusal is a [`LayoutError`] and leaves every backend as
 //! it was.
+//!
+//! A backend is claimed with
+//! [`memory_backend::map_exclusive`]: the busy check and the in-use mark
+//! are one atomic step, so two layouts, or a layout and a `qom-devices`
+//! memory device, built at the same moment from one backend never both get
+//! it; one of them gets [`LayoutError::Busy`]. A backend that `object-del`
+//! has already accepted is refused as being deleted.
 
 mod error;
 mod kvm;

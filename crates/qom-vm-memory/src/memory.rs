@@ -43,9 +43,11 @@ impl BackendGuestMemory {
     /// placed twice, an address that is not a multiple of the backend's
     /// page size, a region past the top of the address space, overlaps.
     ///
-    /// The busy check and the in-use mark are two steps (memory-backend
-    /// offers no atomic "map if unused"): two threads placing the same
-    /// backend at the same moment may both succeed.
+    /// Each backend is claimed with [`memory_backend::map_exclusive`]: the
+    /// busy check and the in-use mark are one atomic step, so of several
+    /// threads (or devices, `qom-devices` claims the same way) placing the
+    /// same unused backend at the same moment exactly one succeeds and the
+    /// others get [`LayoutError::Busy`].
     pub fn new<'a>(
         layout: impl IntoIterator<Item = (GuestAddress, &'a Object)>,
     ) -> Result<BackendGuestMemory, LayoutError> {
@@ -187,10 +189,11 @@ fn check_disjoint<'a>(sorted: impl Iterator<Item = &'a BackendRegion>) -> Result
 
 /// Maps one backend and wraps it for vm-memory.
 fn place(id: String, start: GuestAddress, obj: &Object) -> Result<BackendRegion, LayoutError> {
-    if memory_backend::is_mapped(obj) {
-        return Err(LayoutError::Busy { id });
-    }
-    let guard = memory_backend::map(obj)?;
+    let guard = match memory_backend::map_exclusive(obj) {
+        Ok(g) => g,
+        Err(memory_backend::MapError::Busy { .. }) => return Err(LayoutError::Busy { id }),
+        Err(e) => return Err(LayoutError::Backend(e.into())),
+    };
     let page_size = guard.page_size();
     if start.0 % page_size as u64 != 0 {
         return Err(LayoutError::Misaligned {

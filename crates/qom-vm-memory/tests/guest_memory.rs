@@ -528,3 +528,65 @@ fn huge_pages_need_aligned_guest_addresses() {
     drop(obj);
     t.object_del("h").unwrap();
 }
+
+/// Another layout claims the backend inside this one's window between
+/// finding it and claiming it (the seam runs it there): one layout gets
+/// the backend, the other is refused as busy and holds nothing.
+#[test]
+fn a_claim_made_inside_the_window_leaves_the_layout_busy() {
+    let t = tree();
+    let a = add(
+        &t,
+        json!({"qom-type": "memory-backend-memfd", "id": "a", "size": 2 * MIB}),
+    );
+    let won = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let put = won.clone();
+    memory_backend::backend::seams::set_before_claim(Some(Box::new(move |o: &Object| {
+        *put.borrow_mut() = Some(BackendGuestMemory::new([(GuestAddress(GIB), o)]));
+    })));
+    let outer = BackendGuestMemory::new([(GuestAddress(0), &a)]);
+    memory_backend::backend::seams::set_before_claim(None);
+    let inner = won
+        .take()
+        .expect("the hook ran")
+        .expect("the first claim wins");
+    let err = outer.unwrap_err();
+    assert!(matches!(err, LayoutError::Busy { .. }), "{err}");
+    assert_eq!(err.to_string(), "can't use already busy memdev: a");
+    drop(inner);
+    assert!(!memory_backend::is_mapped(&a));
+    t.object_del("a").unwrap();
+}
+
+/// Two threads build a guest memory from the same backend at once, round
+/// after round: exactly one succeeds each time.
+#[test]
+fn racing_layouts_of_one_backend_have_one_winner() {
+    let t = tree();
+    let a = add(
+        &t,
+        json!({"qom-type": "memory-backend-memfd", "id": "a", "size": 2 * MIB}),
+    );
+    for round in 0..300 {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let done = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let (a, start, done) = (a.clone(), start.clone(), done.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    let mem = BackendGuestMemory::new([(GuestAddress(0), &a)]);
+                    done.wait();
+                    mem.is_ok()
+                })
+            })
+            .collect();
+        let winners = racers
+            .into_iter()
+            .map(|r| r.join().unwrap())
+            .filter(|&won| won)
+            .count();
+        assert_eq!(winners, 1, "round {round}");
+    }
+    t.object_del("a").unwrap();
+}

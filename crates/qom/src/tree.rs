@@ -205,6 +205,11 @@ impl ObjectTree {
     }
 
     /// Deletes `/objects/ID` (QMP `object-del`).
+    ///
+    /// Once the type's `can_be_deleted` hook has said yes the object is
+    /// unparented without any further check that could fail, so a hook may
+    /// treat its yes as the start of the deletion (see
+    /// [`Object::can_be_deleted`]).
     pub fn object_del(&self, id: &str) -> Result<()> {
         let obj = self
             .objects
@@ -217,7 +222,11 @@ impl ObjectTree {
         if obj.is_completing() || !obj.can_be_deleted() {
             return Err(Error::ObjectInUse(id.to_owned()));
         }
-        // A concurrent object-del of the same id may win the race.
+        // A `can_be_deleted` hook may make its yes final (memory-backend
+        // refuses new users from then on), so nothing below may fail and
+        // leave the object alive: the unparent only reports that a
+        // concurrent object-del of the same id won, and the object is gone
+        // either way.
         if obj.unparent() {
             Ok(())
         } else {

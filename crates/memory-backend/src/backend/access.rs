@@ -4,13 +4,13 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use qom::{Error, Object, ObjectTree, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{nodes_of, HostMemPolicy, HostMemory, MemoryBackendState};
+use super::users::{MapError, Refused, Users};
+use super::{nodes_of, seams, HostMemPolicy, HostMemory, MemoryBackendState};
 use crate::host::Mapping;
 
 /// A snapshot of a backend's `memory-backend` properties, for subclasses
@@ -115,7 +115,7 @@ pub fn mapping(obj: &Object) -> Option<BackendMemory> {
 /// not be deleted" (QEMU's `host_memory_backend_set_mapped`).
 pub struct MappedMemory {
     memory: BackendMemory,
-    users: Arc<AtomicUsize>,
+    users: Arc<Users>,
 }
 
 impl Deref for MappedMemory {
@@ -134,7 +134,7 @@ impl MappedMemory {
 
 impl Drop for MappedMemory {
     fn drop(&mut self) {
-        self.users.fetch_sub(1, Ordering::AcqRel);
+        self.users.release();
     }
 }
 
@@ -144,33 +144,74 @@ impl fmt::Debug for MappedMemory {
     }
 }
 
-/// Takes a backend's guest RAM for use by a device: the backend cannot be
-/// deleted until the returned value is dropped. Fails when `obj` is not a
-/// memory backend or is not created yet.
+/// Takes a backend's guest RAM for use by a device, alongside any other
+/// users: the backend cannot be deleted until the returned value is
+/// dropped. Fails when `obj` is not a memory backend, is not created yet,
+/// or is being deleted (an `object-del` that has already accepted it wins;
+/// see the `users` module for the protocol).
 pub fn map(obj: &Object) -> Result<MappedMemory> {
-    let s = obj.try_state::<MemoryBackendState>().ok_or_else(|| {
-        Error::generic(format!(
-            "object type '{}' is not a memory backend",
-            obj.type_name()
-        ))
+    claim(obj, false).map_err(Error::from)
+}
+
+/// Takes a backend's guest RAM as its only user, as a device or a guest
+/// memory layout that owns a memdev must (QEMU: "can't use already busy
+/// memdev: ID"). Checking for other users and becoming one is a single
+/// atomic step: of any number of threads claiming an unused backend, one
+/// wins and the others get [`MapError::Busy`]. Once claimed, [`map`]
+/// still lets further users share the memory (a label area, a dump).
+pub fn map_exclusive(obj: &Object) -> std::result::Result<MappedMemory, MapError> {
+    claim(obj, true)
+}
+
+fn claim(obj: &Object, exclusive: bool) -> std::result::Result<MappedMemory, MapError> {
+    let id = || obj.name().unwrap_or_default();
+    // The state lock is released before the claim: the claim itself is the
+    // atomic, and a test hook may map the same backend from here.
+    let (memory, users) = {
+        let s = obj
+            .try_state::<MemoryBackendState>()
+            .ok_or_else(|| MapError::NotBackend {
+                type_name: obj.type_name().to_owned(),
+            })?;
+        let memory = s
+            .memory
+            .clone()
+            .ok_or_else(|| MapError::NoMemory { id: id() })?;
+        (memory, s.users.clone())
+    };
+    seams::before_claim(obj);
+    users.claim(exclusive).map_err(|r| match r {
+        Refused::Busy => MapError::Busy { id: id() },
+        Refused::Deleting => MapError::Deleting { id: id() },
     })?;
-    let memory = s.memory.clone().ok_or_else(|| {
-        Error::generic(format!(
-            "memory backend '{}' has no memory yet",
-            obj.name().unwrap_or_default()
-        ))
-    })?;
-    s.users.fetch_add(1, Ordering::AcqRel);
     Ok(MappedMemory {
         memory: BackendMemory(memory),
-        users: s.users.clone(),
+        users,
     })
 }
 
-/// Whether a device maps the backend (see [`map`]).
+/// Whether a device maps the backend (see [`map`]). Only a snapshot: to
+/// become the only user, call [`map_exclusive`] rather than this then
+/// [`map`].
 pub fn is_mapped(obj: &Object) -> bool {
     obj.try_state::<MemoryBackendState>()
-        .is_some_and(|s| s.users.load(Ordering::Acquire) > 0)
+        .is_some_and(|s| s.users.in_use())
+}
+
+/// The backend's `can_be_deleted`: agrees only when nobody maps it, and
+/// from the same atomic step on refuses every new user.
+pub(super) fn accept_delete(obj: &Object) -> bool {
+    let Some(users) = obj
+        .try_state::<MemoryBackendState>()
+        .map(|s| s.users.clone())
+    else {
+        return true;
+    };
+    let accepted = users.begin_delete();
+    if accepted {
+        seams::delete_accepted(obj);
+    }
+    accepted
 }
 
 /// One element of `query-memdev` (QAPI's `Memdev`), serialized in QEMU's

@@ -42,10 +42,12 @@
 
 mod access;
 mod lifecycle;
+#[doc(hidden)]
+pub mod seams;
+mod users;
 
 use std::any::Any;
 use std::fmt;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use qom::{
@@ -58,13 +60,14 @@ use crate::host::{HostError, Mapping, MAX_NODES};
 use crate::thread_context;
 
 pub use access::{
-    is_mapped, map, mapping, query_memdev, region_name, settings, BackendMemory, BackendSettings,
-    MappedMemory, Memdev,
+    is_mapped, map, map_exclusive, mapping, query_memdev, region_name, settings, BackendMemory,
+    BackendSettings, MappedMemory, Memdev,
 };
 use lifecycle::{
     complete, get_host_nodes, get_size, set_dump, set_host_nodes, set_merge, set_prealloc,
     set_prealloc_threads, set_reserve, set_size,
 };
+pub use users::MapError;
 
 /// The QOM type name.
 pub const TYPE_MEMORY_BACKEND: &str = "memory-backend";
@@ -237,7 +240,8 @@ pub struct MemoryBackend {
     #[property(rename = "x-use-canonical-path-for-ramblock-id")]
     use_canonical_path: bool,
     memory: Option<Arc<dyn HostMemory>>,
-    users: Arc<AtomicUsize>,
+    /// Users and the deletion mark, one atomic (see `users`).
+    users: Arc<users::Users>,
 }
 
 /// The rest of this file predates the derive and calls the state by this
@@ -270,8 +274,11 @@ impl qom::UserCreatableImpl for MemoryBackend {
         complete(obj.object())
     }
 
+    /// Not only a question: a yes also stops new users (`map` answers
+    /// "is being deleted"), in the same atomic step, so that no device can
+    /// take the memory between this answer and `object_del`'s unparent.
     fn can_be_deleted(obj: &mut BackendRef<'_>) -> bool {
-        !is_mapped(obj.object())
+        access::accept_delete(obj.object())
     }
 }
 
@@ -292,7 +299,7 @@ impl Default for MemoryBackendState {
             host_nodes: 0,
             use_canonical_path: false,
             memory: None,
-            users: Arc::new(AtomicUsize::new(0)),
+            users: Arc::default(),
         }
     }
 }

@@ -224,6 +224,12 @@ impl Object {
     }
 
     /// Whether the `user-creatable` `can_be_deleted` hook allows deletion.
+    ///
+    /// [`ObjectTree::object_del`](crate::ObjectTree::object_del) calls it
+    /// right before unparenting, and a hook may make a yes binding: a
+    /// memory backend that answers yes refuses every new user from then on
+    /// (so that none can slip in before the unparent). Call it only on the
+    /// way to deleting such an object.
     pub fn can_be_deleted(&self) -> bool {
         self.0
             .class
