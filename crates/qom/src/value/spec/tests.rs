@@ -230,3 +230,21 @@ fn opts_form_errors_and_json() {
         Error::JsonSyntax(_)
     ));
 }
+
+/// Found by the `qmp_session` fuzzer: serde_json's default float parser
+/// can be one unit in the last place off (79 sixes became
+/// 6.6666666666666675e78, not 6.666666666666667e78). With its
+/// `float_roundtrip` feature a JSON `-object` keeps the number the text
+/// names, as QEMU's parser (strtod) does.
+#[test]
+fn json_numbers_are_read_exactly() {
+    let digits = "6".repeat(79);
+    let spec = ObjectSpec::parse(&format!(
+        r#"{{"qom-type": "t", "id": "a", "x": {digits}, "y": 6.666666666666667e78}}"#
+    ))
+    .unwrap();
+    let exact: f64 = digits.parse().unwrap();
+    let props = spec.props.to_json();
+    assert_eq!(props["x"].as_f64(), Some(exact));
+    assert_eq!(props["y"].as_f64(), Some(exact));
+}
