@@ -89,25 +89,37 @@ fn qom_server() -> Vec<String> {
     vec![qom().to_owned(), "-qmp".into(), "stdio".into()]
 }
 
-#[test]
-fn recorded_qemu_transcripts_match_except_documented_differences() {
-    let recorded = oracle::recording_dir(oracle::REFERENCE_QEMU);
-    let qemu = oracle::read_fixture_json(&recorded.join("scenarios.json"));
-    let defs = oracle::read_fixture_json(&oracle::fixture_dir().join("scenarios.json"));
-    let mut mine = transcript::run_scenarios(&defs, &transcript::RunOptions::new(qom_server()))
-        .expect("the scenarios run");
+/// `mine` (with our owner-only files read as QEMU's) against QEMU's
+/// transcript: how many scenarios matched, the differing ones not in
+/// `expected`, and a report of every difference (also printed).
+fn compare_with_qemu(
+    qemu: &serde_json::Value,
+    mut mine: serde_json::Value,
+    expected: &[&str],
+) -> (usize, Vec<String>, String) {
     owner_only_files_as_qemu_would_have_them(&mut mine);
-    let (matched, differ) = transcript::compare(&qemu, &mine);
+    let (matched, differ) = transcript::compare(qemu, &mine);
     let report: String = differ
         .iter()
         .map(|(name, diffs)| format!("[DIFFER] {name}\n    {}\n", diffs.join("\n    ")))
         .collect();
     eprintln!("{report}{matched} matched, {} differ", differ.len());
-    let unexpected: Vec<&str> = differ
+    let unexpected = differ
         .iter()
-        .map(|(name, _)| name.as_str())
-        .filter(|name| !EXPECTED_DIFFERENCES.contains(name))
+        .map(|(name, _)| name.clone())
+        .filter(|name| !expected.contains(&name.as_str()))
         .collect();
+    (matched, unexpected, report)
+}
+
+#[test]
+fn recorded_qemu_transcripts_match_except_documented_differences() {
+    let recorded = oracle::recording_dir(oracle::REFERENCE_QEMU);
+    let qemu = oracle::read_fixture_json(&recorded.join("scenarios.json"));
+    let defs = oracle::read_fixture_json(&oracle::fixture_dir().join("scenarios.json"));
+    let mine = transcript::run_scenarios(&defs, &transcript::RunOptions::new(qom_server()))
+        .expect("the scenarios run");
+    let (matched, unexpected, report) = compare_with_qemu(&qemu, mine, EXPECTED_DIFFERENCES);
     assert!(
         unexpected.is_empty(),
         "scenarios differing from QEMU {}: {unexpected:?}\n{report}",
@@ -192,20 +204,9 @@ fn recorded_qemu_device_transcripts_match() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut mine = transcript::run_scenarios(&defs, &transcript::RunOptions::new(server))
+    let mine = transcript::run_scenarios(&defs, &transcript::RunOptions::new(server))
         .expect("the device scenarios run");
-    owner_only_files_as_qemu_would_have_them(&mut mine);
-    let (matched, differ) = transcript::compare(&qemu, &mine);
-    let report: String = differ
-        .iter()
-        .map(|(name, diffs)| format!("[DIFFER] {name}\n    {}\n", diffs.join("\n    ")))
-        .collect();
-    eprintln!("{report}{matched} matched, {} differ", differ.len());
-    let unexpected: Vec<&str> = differ
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .filter(|name| !EXPECTED_DEVICE_DIFFERENCES.contains(name))
-        .collect();
+    let (matched, unexpected, report) = compare_with_qemu(&qemu, mine, EXPECTED_DEVICE_DIFFERENCES);
     assert!(
         unexpected.is_empty(),
         "device scenarios differing from QEMU {}: {unexpected:?}\n{report}",

@@ -15,8 +15,9 @@ pub const TYPE_PC_DIMM: &str = "pc-dimm";
 /// A non-volatile DIMM.
 pub const TYPE_NVDIMM: &str = "nvdimm";
 
-/// The smallest nvdimm label area (QEMU's `MIN_NAMESPACE_LABEL_SIZE`).
-pub const MIN_LABEL_SIZE: u64 = 128 << 10;
+/// The smallest nvdimm label area (QEMU's `MIN_NAMESPACE_LABEL_SIZE`): the
+/// label-area layer's constant, so that the two checks cannot drift apart.
+pub use memory_backend::label::MIN_LABEL_SIZE;
 /// The address alignment of anonymous RAM (QEMU's `QEMU_VMALLOC_ALIGN`).
 const RAM_ALIGN: u64 = 2 << 20;
 const UNASSIGNED_SLOT: i32 = -1;
