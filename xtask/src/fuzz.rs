@@ -1,5 +1,6 @@
-//! `cargo xtask fuzz [--seconds N] [TARGET...]`: builds the libFuzzer
-//! targets of `fuzz/` and runs each for a fixed time.
+//! `cargo xtask fuzz [--seconds N | --runs N] [--no-trace-compares]
+//! [TARGET...]`: builds the libFuzzer targets of `fuzz/` and runs each for
+//! a fixed time or a fixed number of executions.
 //!
 //! The build drives nightly cargo directly with the instrumentation flags
 //! that cargo-fuzz passes, instead of installing cargo-fuzz: one tool
@@ -13,6 +14,13 @@
 //! Each run grows its corpus in `fuzz/target/corpus/TARGET` (the seeds in
 //! `fuzz/corpus/TARGET` are only read) and writes crashing inputs to
 //! `fuzz/artifacts/TARGET/`; both are ignored by git.
+//!
+//! `--no-trace-compares` builds the same code without compare tracing,
+//! into `fuzz/target/no-trace-compares`, with its own log. libFuzzer then
+//! loses its compare-guided mutations, but `qmp_session` runs about twice
+//! as many executions a second. A long campaign runs both builds side by
+//! side on one corpus (docs/reliability.md shows how): the grown corpus is
+//! shared, so each worker picks up what the other found.
 
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -30,33 +38,108 @@ const DEFAULT_SECONDS: u64 = 60;
 const CI_SECONDS: u64 = 30;
 
 /// The flags cargo-fuzz passes to rustc (coverage for libFuzzer, the
-/// `fuzzing` cfg, and the checks a debug build has).
-const RUSTFLAGS: &str = "-Cpasses=sancov-module \
+/// `fuzzing` cfg, and the checks a debug build has), less compare tracing.
+const RUSTFLAGS_BASE: &str = "-Cpasses=sancov-module \
     -Cllvm-args=-sanitizer-coverage-level=4 \
     -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
     -Cllvm-args=-sanitizer-coverage-pc-table \
-    -Cllvm-args=-sanitizer-coverage-trace-compares \
     --cfg fuzzing -Cdebug-assertions -Coverflow-checks";
 
-/// Runs `cargo xtask fuzz`.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut seconds = DEFAULT_SECONDS;
-    let mut targets: Vec<&str> = Vec::new();
+/// Compare tracing: feeds libFuzzer the operands of comparisons, for its
+/// compare-guided mutations. cargo-fuzz passes it unless told not to.
+const TRACE_COMPARES: &str = "-Cllvm-args=-sanitizer-coverage-trace-compares";
+
+/// Which instrumentation a build has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Build {
+    /// cargo-fuzz's default: coverage and compare tracing.
+    Standard,
+    /// Coverage only (`--no-trace-compares`).
+    NoTraceCompares,
+}
+
+impl Build {
+    fn rustflags(self) -> String {
+        match self {
+            Build::Standard => format!("{RUSTFLAGS_BASE} {TRACE_COMPARES}"),
+            Build::NoTraceCompares => RUSTFLAGS_BASE.to_owned(),
+        }
+    }
+
+    /// Where cargo builds it, under `fuzz/`.
+    fn target_dir(self) -> &'static str {
+        match self {
+            Build::Standard => "target",
+            Build::NoTraceCompares => "target/no-trace-compares",
+        }
+    }
+
+    /// The name of a target's log, so that both builds can run at once.
+    fn log_name(self, target: &str) -> String {
+        match self {
+            Build::Standard => format!("{target}.log"),
+            Build::NoTraceCompares => format!("{target}.no-trace-compares.log"),
+        }
+    }
+}
+
+/// When a target's run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Budget {
+    /// After this many seconds.
+    Seconds(u64),
+    /// After this many executions, however long they take.
+    Runs(u64),
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Budget::Seconds(n) => write!(f, "{n} s"),
+            // libFuzzer counts the corpus it loads first among the runs,
+            // and stops only after loading it.
+            Budget::Runs(n) => write!(f, "{n} executions or more"),
+        }
+    }
+}
+
+/// What `cargo xtask fuzz` was asked to do.
+#[derive(Debug, PartialEq, Eq)]
+struct Options {
+    targets: Vec<&'static str>,
+    budget: Budget,
+    build: Build,
+}
+
+const USAGE: &str = "cargo xtask fuzz [--seconds N | --runs N] [--no-trace-compares] [TARGET...]";
+
+/// Reads the command line; `None` when help was asked for.
+fn parse(args: &[String]) -> Result<Option<Options>> {
+    let mut budget = None;
+    let mut build = Build::Standard;
+    let mut targets: Vec<&'static str> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--seconds" => {
-                let n = it.next().context("--seconds needs a number")?;
-                seconds = n.parse().with_context(|| format!("--seconds {n}"))?;
+            flag @ ("--seconds" | "--runs") => {
+                let n = it
+                    .next()
+                    .with_context(|| format!("{flag} needs a number"))?;
+                let n: u64 = n.parse().with_context(|| format!("{flag} {n}"))?;
+                if n == 0 {
+                    bail!("{flag} must be at least 1");
+                }
+                if budget.is_some() {
+                    bail!("give one of --seconds and --runs, once");
+                }
+                budget = Some(if flag == "--seconds" {
+                    Budget::Seconds(n)
+                } else {
+                    Budget::Runs(n)
+                });
             }
-            "-h" | "--help" => {
-                println!(
-                    "cargo xtask fuzz [--seconds N] [TARGET...]\n\n\
-                     Runs each target (default: all of {}) for N seconds (default {DEFAULT_SECONDS}).",
-                    TARGETS.join(", ")
-                );
-                return Ok(());
-            }
+            "--no-trace-compares" => build = Build::NoTraceCompares,
+            "-h" | "--help" => return Ok(None),
             name => match TARGETS.iter().find(|t| **t == name) {
                 Some(t) => targets.push(t),
                 None => bail!(
@@ -69,26 +152,47 @@ pub fn run(args: &[String]) -> Result<()> {
     if targets.is_empty() {
         targets = TARGETS.to_vec();
     }
-    fuzz(&targets, seconds)
+    Ok(Some(Options {
+        targets,
+        budget: budget.unwrap_or(Budget::Seconds(DEFAULT_SECONDS)),
+        build,
+    }))
+}
+
+/// Runs `cargo xtask fuzz`.
+pub fn run(args: &[String]) -> Result<()> {
+    match parse(args)? {
+        Some(o) => fuzz(&o.targets, o.budget, o.build),
+        None => {
+            println!(
+                "{USAGE}\n\n\
+                 Runs each target (default: all of {}) for N seconds (default {DEFAULT_SECONDS})\n\
+                 or for N executions. --no-trace-compares builds without compare tracing\n\
+                 (faster, no compare-guided mutations), into fuzz/target/no-trace-compares.",
+                TARGETS.join(", ")
+            );
+            Ok(())
+        }
+    }
 }
 
 /// What `cargo xtask ci` runs of it: every target for 30 seconds, so that
 /// a new crash fails the build.
 pub fn ci() -> Result<()> {
-    fuzz(&TARGETS, CI_SECONDS)
+    fuzz(&TARGETS, Budget::Seconds(CI_SECONDS), Build::Standard)
 }
 
 fn say(msg: &str) {
     eprintln!("xtask fuzz: {msg}");
 }
 
-fn fuzz(targets: &[&str], seconds: u64) -> Result<()> {
+fn fuzz(targets: &[&str], budget: Budget, build: Build) -> Result<()> {
     let started = Instant::now();
     let root = crate::workspace_root();
     let fuzz_dir = root.join("fuzz");
     crate::nightly::ensure("fuzz")?;
     let triple = host_triple()?;
-    let bin_dir = build(&fuzz_dir, &triple)?;
+    let bin_dir = build_targets(&fuzz_dir, &triple, build)?;
     say(&format!(
         "built in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -97,7 +201,7 @@ fn fuzz(targets: &[&str], seconds: u64) -> Result<()> {
     let mut failed = Vec::new();
     let mut summary = Vec::new();
     for target in targets {
-        let run = run_target(&fuzz_dir, &bin_dir, target, seconds)?;
+        let run = run_target(&fuzz_dir, &bin_dir, target, budget, build)?;
         let line = format!(
             "{target:<12} {:>12} executions in {:>4} s ({:>9}/s), corpus {}{}",
             run.executions.map_or("?".to_owned(), |n| n.to_string()),
@@ -116,7 +220,11 @@ fn fuzz(targets: &[&str], seconds: u64) -> Result<()> {
             failed.push(format!("{target} (log: {})", run.log.display()));
         }
     }
-    println!("fuzz summary ({} s per target):", seconds);
+    let flavour = match build {
+        Build::Standard => "",
+        Build::NoTraceCompares => ", built without compare tracing",
+    };
+    println!("fuzz summary ({budget} per target{flavour}):");
     for line in &summary {
         println!("  {line}");
     }
@@ -149,8 +257,8 @@ fn host_triple() -> Result<String> {
 }
 
 /// Builds every target; returns the directory of the binaries.
-fn build(fuzz_dir: &Path, triple: &str) -> Result<PathBuf> {
-    let target_dir = fuzz_dir.join("target");
+fn build_targets(fuzz_dir: &Path, triple: &str, build: Build) -> Result<PathBuf> {
+    let target_dir = fuzz_dir.join(build.target_dir());
     let mut cmd = Command::new("rustup");
     cmd.args([
         "run",
@@ -164,7 +272,7 @@ fn build(fuzz_dir: &Path, triple: &str) -> Result<PathBuf> {
     .arg(fuzz_dir.join("Cargo.toml"))
     .args(["--target", triple])
     .env("CARGO_TARGET_DIR", &target_dir)
-    .env("RUSTFLAGS", RUSTFLAGS)
+    .env("RUSTFLAGS", build.rustflags())
     // Whatever the calling cargo set for its own build must not leak
     // into this one.
     .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -189,7 +297,13 @@ struct Run {
     log: PathBuf,
 }
 
-fn run_target(fuzz_dir: &Path, bin_dir: &Path, target: &str, seconds: u64) -> Result<Run> {
+fn run_target(
+    fuzz_dir: &Path,
+    bin_dir: &Path,
+    target: &str,
+    budget: Budget,
+    build: Build,
+) -> Result<Run> {
     let grown = fuzz_dir.join("target/corpus").join(target);
     let seeds = fuzz_dir.join("corpus").join(target);
     let artifacts = fuzz_dir.join("artifacts").join(target);
@@ -197,14 +311,17 @@ fn run_target(fuzz_dir: &Path, bin_dir: &Path, target: &str, seconds: u64) -> Re
     for d in [&grown, &seeds, &artifacts, &logs] {
         fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
-    let log = logs.join(format!("{target}.log"));
+    let log = logs.join(build.log_name(target));
     let log_file = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let mut cmd = Command::new(bin_dir.join(target));
     // New inputs go to the first directory: the grown corpus, never the
     // committed seeds.
     cmd.arg(&grown)
         .arg(&seeds)
-        .arg(format!("-max_total_time={seconds}"))
+        .arg(match budget {
+            Budget::Seconds(n) => format!("-max_total_time={n}"),
+            Budget::Runs(n) => format!("-runs={n}"),
+        })
         .arg("-print_final_stats=1")
         .arg("-timeout=20")
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
@@ -214,8 +331,10 @@ fn run_target(fuzz_dir: &Path, bin_dir: &Path, target: &str, seconds: u64) -> Re
     if dict.is_file() {
         cmd.arg(format!("-dict={}", dict.display()));
     }
-    say(&format!("{target}: {seconds} s, log in {}", log.display()));
+    say(&format!("{target}: {budget}, log in {}", log.display()));
+    let started = Instant::now();
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    let seconds = started.elapsed().as_secs();
     let text = fs::read_to_string(&log).unwrap_or_default();
     let stat = |name: &str| -> Option<u64> {
         text.lines()
@@ -249,4 +368,54 @@ fn run_target(fuzz_dir: &Path, bin_dir: &Path, target: &str, seconds: u64) -> Re
         corpus,
         log,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_are_every_target_for_a_minute_with_compare_tracing() {
+        let o = parse(&[]).unwrap().unwrap();
+        assert_eq!(o.targets, TARGETS.to_vec());
+        assert_eq!(o.budget, Budget::Seconds(DEFAULT_SECONDS));
+        assert_eq!(o.build, Build::Standard);
+        assert!(o.build.rustflags().contains(TRACE_COMPARES));
+    }
+
+    #[test]
+    fn a_campaign_worker_counts_executions_without_compare_tracing() {
+        let o = parse(&args(&[
+            "--no-trace-compares",
+            "--runs",
+            "6700000",
+            "qmp_session",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(o.targets, vec!["qmp_session"]);
+        assert_eq!(o.budget, Budget::Runs(6_700_000));
+        assert!(!o.build.rustflags().contains("trace-compares"));
+        // Its own build and log, so that it can run beside a standard one.
+        assert_ne!(o.build.target_dir(), Build::Standard.target_dir());
+        assert_ne!(
+            o.build.log_name("qmp_session"),
+            Build::Standard.log_name("qmp_session")
+        );
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        let err = |list: &[&str]| format!("{:#}", parse(&args(list)).unwrap_err());
+        assert!(err(&["--runs"]).contains("--runs needs a number"));
+        assert!(err(&["--runs", "ten"]).contains("--runs ten"));
+        assert!(err(&["--seconds", "0"]).contains("at least 1"));
+        assert!(err(&["--seconds", "5", "--runs", "9"]).contains("one of --seconds and --runs"));
+        assert!(err(&["nope"]).contains("unknown fuzz target 'nope'"));
+        assert!(parse(&args(&["--help"])).unwrap().is_none());
+    }
 }

@@ -57,7 +57,7 @@ fn print_help() {
          bench NAME [OPTIONS]    whole-process benchmarks (`bench help` lists them)\n  \
          ci                      fmt check, clippy -D warnings, tests, docs (what CI runs)\n  \
          dax-vm [OPTIONS] [FILTER]  run the DAX tests inside an emulated-NVDIMM guest\n  \
-         fuzz [--seconds N] [TARGET...]  run the libFuzzer targets of fuzz/ (nightly)\n  \
+         fuzz [--seconds N | --runs N] [--no-trace-compares] [TARGET...]  run the libFuzzer targets of fuzz/ (nightly)\n  \
          msrv                    the declared rust-version against the lock file, then cargo check with it\n  \
          package                 cargo package --no-verify of every packageable crate\n  \
          oracle record [--qemu PATH] [--out DIR]  record QEMU's answers into tests/oracle/qemu-<version>/\n  \
