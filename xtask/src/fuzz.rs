@@ -66,20 +66,25 @@ impl Build {
         }
     }
 
-    /// Where cargo builds it, under `fuzz/`.
-    fn target_dir(self) -> &'static str {
+    /// The name that keeps a variant's build and log apart from the
+    /// standard ones, so that both can run at once.
+    fn variant(self) -> Option<&'static str> {
         match self {
-            Build::Standard => "target",
-            Build::NoTraceCompares => "target/no-trace-compares",
+            Build::Standard => None,
+            Build::NoTraceCompares => Some("no-trace-compares"),
         }
     }
 
-    /// The name of a target's log, so that both builds can run at once.
+    /// Where cargo builds it, under `fuzz/`.
+    fn target_dir(self) -> String {
+        self.variant()
+            .map_or("target".to_owned(), |v| format!("target/{v}"))
+    }
+
+    /// The name of a target's log.
     fn log_name(self, target: &str) -> String {
-        match self {
-            Build::Standard => format!("{target}.log"),
-            Build::NoTraceCompares => format!("{target}.no-trace-compares.log"),
-        }
+        self.variant()
+            .map_or(format!("{target}.log"), |v| format!("{target}.{v}.log"))
     }
 }
 
@@ -220,11 +225,11 @@ fn fuzz(targets: &[&str], budget: Budget, build: Build) -> Result<()> {
             failed.push(format!("{target} (log: {})", run.log.display()));
         }
     }
-    let flavour = match build {
-        Build::Standard => "",
-        Build::NoTraceCompares => ", built without compare tracing",
-    };
-    println!("fuzz summary ({budget} per target{flavour}):");
+    let variant = build.variant().map(|v| format!(", {v} build"));
+    println!(
+        "fuzz summary ({budget} per target{}):",
+        variant.unwrap_or_default()
+    );
     for line in &summary {
         println!("  {line}");
     }
